@@ -1,0 +1,38 @@
+"""What a decision is evaluated against: one immutable snapshot, swapped whole on change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warden.decisions.entities import EntityGraph
+from warden.policy.engine import PreparedPolicies
+from warden.registry.entities import RegistrySnapshot
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """Prepared policies, the registry and the entity graph built from both."""
+
+    policies: PreparedPolicies
+    registry: RegistrySnapshot
+    graph: EntityGraph
+
+    @classmethod
+    def build(cls, policies: PreparedPolicies, registry: RegistrySnapshot) -> DecisionView:
+        """Merge the bundle's entities with the registry's (the registry is the live truth
+        for agents and tools; the bundle's richer Team/Person records win over stubs)."""
+        merged = {_uid(e): e for e in registry.cedar_entities()}
+        for entity in policies.bundle.entities:
+            uid = _uid(entity)
+            if uid[0] not in ("Agent", "Tool") or uid not in merged:
+                merged[uid] = entity
+        return cls(policies, registry, EntityGraph(merged.values()))
+
+    @property
+    def revision(self) -> int:
+        return self.policies.revision
+
+
+def _uid(entity: dict[str, object] | object) -> tuple[str, str]:
+    uid = entity["uid"]  # type: ignore[index]
+    return (uid["type"], uid["id"])

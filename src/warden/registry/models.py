@@ -1,0 +1,94 @@
+"""Agents and tools as the registry knows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class AgentStatus(StrEnum):
+    """Lifecycle: provisioned → active → suspended → retired. Only ``active`` may act."""
+
+    PROVISIONED = "provisioned"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    RETIRED = "retired"
+
+
+class RiskTier(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """A registered non-human actor; ``id`` is its SPIFFE ID."""
+
+    id: str
+    display_name: str
+    owner: str
+    team: str
+    status: AgentStatus
+    risk_tier: RiskTier
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "display_name": self.display_name,
+            "owner": self.owner,
+            "team": self.team,
+            "status": self.status.value,
+            "risk_tier": self.risk_tier.value,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnnotations:
+    """What a tool does, for risk: MCP's hints plus the data labels it returns.
+
+    The defaults are MCP's (2025-06-18 ``ToolAnnotations``): a tool not known to be
+    read-only is assumed destructive and open-world.
+    """
+
+    read_only: bool = False
+    destructive: bool = True
+    external: bool = True
+    labels: frozenset[str] = field(default_factory=frozenset)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read_only": self.read_only,
+            "destructive": self.destructive,
+            "external": self.external,
+            "labels": sorted(self.labels),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """Something an agent can invoke: an MCP tool, an HTTP route, a function."""
+
+    name: str
+    description: str
+    annotations: ToolAnnotations
+    input_schema: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "annotations": self.annotations.to_dict(),
+            "input_schema": self.input_schema,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
