@@ -1,0 +1,52 @@
+"""Errors of the decision API.
+
+::
+
+    WardenError
+    └── DecisionError
+        ├── InvalidRequest         (``invalid_request``; ``field`` names the JSON path)
+        ├── UnsupportedMediaType   (``unsupported_media_type``: the body is not JSON)
+        └── RequestTooLarge        (``request_too_large``)
+
+A refusal is not an error: a deny is a :class:`~warden.decisions.models.Decision`.
+These errors are for requests Warden cannot even ask the question about.
+"""
+
+from __future__ import annotations
+
+from warden.errors import WardenError
+
+
+class DecisionError(WardenError):
+    """A decision could not be asked for or made."""
+
+    code = "decision_error"
+
+
+class InvalidRequest(DecisionError):
+    """A decision request is malformed: a required field is missing or of the wrong type.
+
+    ``field`` is the JSON path of the offending field as the client wrote it, e.g.
+    ``subject.id`` or ``evaluations[2].resource.type``; empty for the body as a whole.
+    """
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.code, "message": self.message, "field": self.field}
+
+
+class UnsupportedMediaType(DecisionError):
+    """The request body is declared as something other than JSON."""
+
+    code = "unsupported_media_type"
+
+
+class RequestTooLarge(DecisionError):
+    """The request body is larger than the decision API accepts."""
+
+    code = "request_too_large"
