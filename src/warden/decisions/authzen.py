@@ -210,7 +210,10 @@ def _identifier(obj: Mapping[str, Any], key: str, path: str) -> str:
 
 
 async def evaluate(body: object, decide: Decide) -> dict[str, Any]:
-    """Answer one Access Evaluation request (§6). ``decide`` errors propagate."""
+    """Answer one Access Evaluation request (§6).
+
+    Raises :class:`InvalidRequest` for a malformed body; whatever ``decide`` raises propagates.
+    """
     return decision_response(await decide(parse_evaluation(body)))
 
 
@@ -257,11 +260,9 @@ async def _evaluate_item(
     body: Mapping[str, Any], index: int, item: object, decide: Decide
 ) -> dict[str, Any]:
     try:
-        request = _item_request(body, index, item)
-    except InvalidRequest as exc:
+        return decision_response(await decide(_item_request(body, index, item)))
+    except InvalidRequest as exc:  # from parsing, or a value the pipeline cannot hold
         return error_result(400, exc.message)
-    try:
-        return decision_response(await decide(request))
     except Exception:
         # Fail closed: a pipeline fault on one item denies that item, and only that item.
         logger.exception("decision failed for evaluations[%d]", index)
