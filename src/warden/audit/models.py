@@ -1,0 +1,83 @@
+"""The audit ledger's wire format: event types and entries.
+
+Both are contracts: an event type value is never renamed or reused, an entry field is never
+renamed, and a change to how an entry is hashed needs a new ``LEDGER_VERSION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+LEDGER_VERSION = 1
+"""The entry format this code writes; it is part of every entry's hash."""
+
+
+class EventType(StrEnum):
+    """What an entry records. Append-only: values are never renamed or reused."""
+
+    DECISION_ALLOW = "decision:allow"
+    DECISION_DENY = "decision:deny"
+    DECISION_STEP_UP = "decision:step_up"
+    POLICY_REVISION_APPLIED = "policy:revision:applied"
+    POLICY_REVISION_REJECTED = "policy:revision:rejected"
+    REGISTRY_AGENT_CREATED = "registry:agent:created"
+    REGISTRY_AGENT_UPDATED = "registry:agent:updated"
+    REGISTRY_TOOL_CREATED = "registry:tool:created"
+    REGISTRY_TOOL_UPDATED = "registry:tool:updated"
+    AGENT_SIGHTING_UNKNOWN = "agent:sighting:unknown"
+
+
+DECISION_EVENTS = frozenset(
+    {EventType.DECISION_ALLOW, EventType.DECISION_DENY, EventType.DECISION_STEP_UP}
+)
+
+
+def parse_event_type(value: str) -> EventType | str:
+    """``value`` as an :class:`EventType`, or unchanged if a newer Warden wrote it."""
+    try:
+        return EventType(value)
+    except ValueError:
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One committed ledger entry.
+
+    ``event_type`` is a plain ``str`` only for event types added by a newer Warden.
+    ``recorded_at`` is timezone-aware UTC. ``hash`` commits to every other field and to
+    ``prev_hash``, the previous entry's hash (see :func:`warden.audit.chain.entry_hash`).
+    """
+
+    seq: int
+    entry_id: str
+    version: int
+    event_type: EventType | str
+    recorded_at: datetime
+    payload: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+
+Problem = Literal["altered", "removed", "reordered", "inserted"]
+"""How the ledger was tampered with, as :func:`warden.audit.verify` names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of verifying a ledger.
+
+    ``entries_checked`` counts the entries proven intact before the first problem (all of
+    them when ``ok``). ``first_bad_seq`` and ``problem`` are ``None`` when ``ok``; ``detail``
+    is a sentence for an auditor either way.
+    """
+
+    ok: bool
+    entries_checked: int
+    first_bad_seq: int | None
+    problem: Problem | None
+    detail: str
