@@ -45,18 +45,26 @@ def _tool_spec(item: Any, path: str) -> ToolSpec:
         raise InvalidRegistryInput(f"`{path}.annotations` must be an object", field=path)
     read_only = hints.get("readOnlyHint") is True
     try:
+        annotations = AnnotationsSpec(
+            read_only=read_only,
+            destructive=not read_only and hints.get("destructiveHint", True) is not False,
+            external=hints.get("openWorldHint", True) is not False,
+            labels=meta.get(LABELS_META_KEY, []),
+        )
+    except ValidationError as exc:
+        raise _invalid(exc, f"{path}._meta.{LABELS_META_KEY}", nested=False) from exc
+    try:
         return ToolSpec(
             name=item.get("name", ""),
             description=item.get("description") or hints.get("title") or "",
             input_schema=item.get("inputSchema"),
-            annotations=AnnotationsSpec(
-                read_only=read_only,
-                destructive=not read_only and hints.get("destructiveHint", True) is not False,
-                external=hints.get("openWorldHint", True) is not False,
-                labels=meta.get(LABELS_META_KEY, []),
-            ),
+            annotations=annotations,
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InvalidRegistryInput(f"`{path}.{where}`: {err['msg']}", field=f"{path}.{where}") from exc
+        raise _invalid(exc, path) from exc
+
+
+def _invalid(exc: ValidationError, path: str, *, nested: bool = True) -> InvalidRegistryInput:
+    err = exc.errors()[0]
+    where = f"{path}." + ".".join(str(p) for p in err["loc"]) if nested else path
+    return InvalidRegistryInput(f"`{where}`: {err['msg'].lower()}", field=where)
