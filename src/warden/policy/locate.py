@@ -1,0 +1,136 @@
+"""Where in a file an error is: line and column for Cedar errors that carry no position.
+
+cedarpy's parse errors say what is wrong (``unexpected token `}```) but not where. A file is
+split into policy statements (string literals and ``//`` comments respected); for a statement
+that fails to parse, the offending token is found by bisecting over prefixes that end on token
+boundaries: a prefix cut short fails with "unexpected end of input", a prefix that reaches the
+bad token fails with another message. Errors found after parsing (unknown names, schema
+validation) are placed where the name they quote appears.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_TOKEN = re.compile(
+    r"""
+      (?P<space>\s+)
+    | (?P<comment>//[^\n]*)
+    | (?P<string>"(?:[^"\\]|\\.)*"?)
+    | (?P<word>[A-Za-z0-9_]+)
+    | (?P<op>::|==|!=|<=|>=|&&|\|\|)
+    | (?P<char>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_EOF = "unexpected end of input"
+_QUOTED = re.compile(r"`([^`]+)`")
+_COMMENT_OR_STRING = re.compile(r'(//[^\n]*)|"(?:[^"\\]|\\.)*"?')
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    start: int
+    end: int
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One policy statement: ``text[start:end]`` of its file, ``end`` just past its ``;``."""
+
+    start: int
+    end: int
+    tokens: tuple[Token, ...]
+
+
+def tokens(text: str) -> list[Token]:
+    """The tokens of Cedar text, without whitespace and comments."""
+    found = []
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup or "char"
+        if kind not in ("space", "comment"):
+            found.append(Token(match.start(), match.end(), kind, match.group()))
+    return found
+
+
+def statements(text: str) -> list[Statement]:
+    """The policy statements of a file, split at each ``;`` outside strings and comments."""
+    found: list[Statement] = []
+    current: list[Token] = []
+    for token in tokens(text):
+        current.append(token)
+        if token.text == ";":
+            found.append(Statement(current[0].start, token.end, tuple(current)))
+            current = []
+    if current:
+        found.append(Statement(current[0].start, current[-1].end, tuple(current)))
+    return found
+
+
+def line_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of ``offset`` in ``text``."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def parse_error_offset(
+    text: str, span: tuple[Token, ...], message: str, reached: Callable[[str], bool]
+) -> int:
+    """Offset in ``text`` of the token that ``message`` complains about.
+
+    ``span`` are the tokens of the failing text; ``reached(prefix)`` says whether parsing
+    ``prefix`` fails at a real token rather than at the end of input.
+    """
+    if not span:
+        return 0
+    if message.endswith(_EOF):
+        return span[-1].end
+    low, high = -1, len(span) - 1  # span[high] is reached, span[low] is not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if reached(text[span[0].start : span[middle].end]):
+            high = middle
+        else:
+            low = middle
+    if high == len(span) - 1:  # only the whole text fails: an error found after parsing
+        named = named_offset(text, span[0].start, span[-1].end, message)
+        return span[high].start if named is None else named
+    return span[high].start
+
+
+def named_offset(text: str, start: int, end: int, message: str) -> int | None:
+    """Where, between ``start`` and ``end``, the first name ``message`` quotes appears."""
+    code = _blank(text[start:end], strings=False)
+    words = _blank(text[start:end], strings=True)
+    for name in named(message):
+        pattern, region = re.escape(name), code
+        if name[:1].isalnum() or name[:1] == "_":  # a name: not inside a string either
+            pattern, region = rf"(?<!\w){pattern}(?!\w)", words
+        match = re.search(pattern, region)
+        if match:
+            return start + match.start()
+    return None
+
+
+def named(message: str) -> list[str]:
+    """The names a Cedar message quotes: `backticked` ones, else those after the last ``: ``."""
+    quoted = _QUOTED.findall(message)
+    if quoted:
+        return quoted
+    if ": " in message:
+        return [n.strip() for n in message.rsplit(": ", 1)[1].split(",") if n.strip()]
+    return []
+
+
+def _blank(text: str, *, strings: bool) -> str:
+    """``text`` with comments (and ``strings`` if asked) blanked out; offsets stay the same."""
+
+    def blank(match: re.Match[str]) -> str:
+        keep = match.group(1) is None and not strings
+        return match.group() if keep else " " * len(match.group())
+
+    return _COMMENT_OR_STRING.sub(blank, text)
