@@ -233,11 +233,13 @@ def _entry(seq: int, prev_hash: str, pending: _Pending) -> LedgerEntry:
 
 
 def _fail(batch: Sequence[_Pending], cause: BaseException) -> None:
+    """Tell every waiter; a conflict stays a :class:`LedgerConflict` so callers can tell."""
+    kind = type(cause) if isinstance(cause, LedgerUnavailable) else LedgerUnavailable
     reason = cause.message if isinstance(cause, LedgerUnavailable) else type(cause).__name__
     for pending in batch:
         if pending.done.done():
             continue
-        error = LedgerUnavailable(f"the entry was not recorded: {reason}")
+        error = kind(f"the entry was not recorded: {reason}")
         error.__cause__ = cause
         pending.done.set_exception(error)
 

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+from audit_helpers import T0, decision
+
+from warden.audit import GENESIS_HASH, EventType, LedgerEntry, format_entry
+
+
+def entry(event_type: EventType, payload: dict[str, object]) -> LedgerEntry:
+    return LedgerEntry(1042, "e", 1, event_type, T0, payload, GENESIS_HASH, "f" * 64)
+
+
+def test_a_decision_reads_as_outcome_subject_action_resource_and_first_reason() -> None:
+    payload = decision(1)
+    payload["reasons"] = [{"code": "forbid-large-refund"}, {"code": "second"}]
+    line = format_entry(entry(EventType.DECISION_DENY, payload))
+    assert line == (
+        "2026-11-28T14:03:11Z  #1042  decision:deny  deny  "
+        "agent:spiffe://acme/agent/a1 → payments.refund → invoice:INV-1  [forbid-large-refund]"
+    )
+
+
+def test_a_decision_without_reasons_has_no_brackets() -> None:
+    payload = {**decision(1), "reasons": [], "outcome": "allow"}
+    line = format_entry(entry(EventType.DECISION_ALLOW, payload))
+    assert line.endswith("→ invoice:INV-1")
+
+
+def test_unknown_payload_fields_never_reach_the_terminal() -> None:
+    payload = {**decision(1), "context": {"api_key": "sk-live-secret"}, "token": "eyJsecret"}
+    line = format_entry(entry(EventType.DECISION_DENY, payload))
+    assert "secret" not in line
+
+
+def test_control_characters_cannot_forge_lines() -> None:
+    payload = decision(1)
+    payload["resource"] = {"type": "invoice", "id": "x\n2026-01-01  #1  decision:allow\x1b[2K"}
+    line = format_entry(entry(EventType.DECISION_DENY, payload))
+    assert "\n" not in line
+    assert "\x1b" not in line
+
+
+def test_long_values_are_shortened() -> None:
+    payload = {**decision(1), "action": {"name": "a" * 500}}
+    assert len(format_entry(entry(EventType.DECISION_DENY, payload))) < 250
+
+
+def test_other_events_show_only_identifying_fields() -> None:
+    created = entry(
+        EventType.REGISTRY_AGENT_CREATED,
+        {"id": "spiffe://acme/agent/billing", "owner": "alice@example.com", "secret": "s"},
+    )
+    assert format_entry(created) == (
+        "2026-11-28T14:03:11Z  #1042  registry:agent:created  id=spiffe://acme/agent/billing"
+    )
+
+
+def test_an_event_type_from_a_newer_warden_still_renders() -> None:
+    newer = replace(entry(EventType.DECISION_DENY, {}), event_type="agent:credential:issued")
+    assert format_entry(newer) == "2026-11-28T14:03:11Z  #1042  agent:credential:issued"
+
+
+def test_a_malformed_decision_payload_renders_placeholders() -> None:
+    line = format_entry(entry(EventType.DECISION_STEP_UP, {"subject": "nope", "reasons": "x"}))
+    assert line.endswith("decision:step_up  ?  ?:? → ? → ?:?")
