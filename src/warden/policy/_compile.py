@@ -20,6 +20,8 @@ from warden.policy.models import Bundle, PolicyProblem
 
 STEP_UP = "step_up"
 _EOF = "unexpected end of input"
+_CLOSE = "\n;"
+_CLOSE_ERROR = "unexpected token `;`"
 _FOR_POLICY = re.compile(r"^for policy `[^`]*`, ")
 
 
@@ -74,9 +76,9 @@ def _schema(text: str) -> tuple[cedarpy.Schema | None, list[PolicyProblem]]:
 
 def _schema_reached(prefix: str) -> bool:
     try:
-        cedarpy.Schema.from_str(prefix)
+        cedarpy.Schema.from_str(prefix + _CLOSE)
     except ValueError as exc:
-        return str(exc).startswith("error parsing schema") and not str(exc).endswith(_EOF)
+        return str(exc).startswith("error parsing schema") and _past_prefix(str(exc))
     return False
 
 
@@ -120,10 +122,20 @@ def _statement_problem(file: str, text: str, statement: locate.Statement) -> Pol
 
 def _policy_reached(prefix: str) -> bool:
     try:
-        cedarpy.policies_to_json_str(prefix)
+        cedarpy.policies_to_json_str(prefix + _CLOSE)
     except ValueError as exc:
-        return not str(exc).endswith(_EOF)
+        return _past_prefix(str(exc))
     return False
+
+
+def _past_prefix(message: str) -> bool:
+    """Whether a parse of ``prefix + _CLOSE`` failed inside the prefix.
+
+    Cedar recovers from a syntax error at the next ``;`` and reports the last error when input
+    ends mid-recovery, so a bare prefix can hide its error behind "unexpected end of input";
+    closing it with ``;`` makes a prefix that is merely short fail on that ``;`` instead.
+    """
+    return not message.endswith((_EOF, _CLOSE_ERROR))
 
 
 def _schema_problems(

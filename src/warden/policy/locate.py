@@ -19,13 +19,15 @@ _TOKEN = re.compile(
       (?P<space>\s+)
     | (?P<comment>//[^\n]*)
     | (?P<string>"(?:[^"\\]|\\.)*"?)
-    | (?P<word>[A-Za-z0-9_]+)
+    | (?P<word>[0-9]+|[A-Za-z_][A-Za-z0-9_]*)
     | (?P<op>::|==|!=|<=|>=|&&|\|\|)
     | (?P<char>.)
     """,
     re.VERBOSE | re.DOTALL,
 )
 _EOF = "unexpected end of input"
+_DOTTED = re.compile(r"\w+(?:\.\w+)*")
+_SYNTAX = re.compile(r"^(error parsing schema: )?(unexpected|invalid) token")
 _QUOTED = re.compile(r"`([^`]+)`")
 _COMMENT_OR_STRING = re.compile(r'(//[^\n]*)|"(?:[^"\\]|\\.)*"?')
 
@@ -83,12 +85,16 @@ def parse_error_offset(
     """Offset in ``text`` of the token that ``message`` complains about.
 
     ``span`` are the tokens of the failing text; ``reached(prefix)`` says whether parsing
-    ``prefix`` fails at a real token rather than at the end of input.
+    ``prefix`` (cut after a token) fails within it rather than for being short. An error
+    found after parsing (an unknown name) is placed where the name it quotes appears.
     """
     if not span:
         return 0
     if message.endswith(_EOF):
         return span[-1].end
+    if not _SYNTAX.match(message):
+        named = named_offset(text, span[0].start, span[-1].end, message)
+        return span[0].start if named is None else named
     low, high = -1, len(span) - 1  # span[high] is reached, span[low] is not
     while high - low > 1:
         middle = (low + high) // 2
@@ -96,10 +102,10 @@ def parse_error_offset(
             high = middle
         else:
             low = middle
-    if high == len(span) - 1:  # only the whole text fails: an error found after parsing
-        named = named_offset(text, span[0].start, span[-1].end, message)
-        return span[high].start if named is None else named
-    return span[high].start
+    # Cedar may report a later token than the first it rejected: point at the one it names.
+    named = next((n for n in named_tokens(message) if n != span[high].text), None)
+    later = (t for t in span[high:] if t.text == named)
+    return next(later, span[high]).start
 
 
 def named_offset(text: str, start: int, end: int, message: str) -> int | None:
@@ -108,11 +114,12 @@ def named_offset(text: str, start: int, end: int, message: str) -> int | None:
     words = _blank(text[start:end], strings=True)
     for name in named(message):
         pattern, region = re.escape(name), code
-        if name[:1].isalnum() or name[:1] == "_":  # a name: not inside a string either
+        dotted = _DOTTED.fullmatch(name)
+        if dotted:  # a name, not inside a string; point at its last part
             pattern, region = rf"(?<!\w){pattern}(?!\w)", words
         match = re.search(pattern, region)
         if match:
-            return start + match.start()
+            return start + match.start() + (name.rfind(".") + 1 if dotted else 0)
     return None
 
 
@@ -124,6 +131,11 @@ def named(message: str) -> list[str]:
     if ": " in message:
         return [n.strip() for n in message.rsplit(": ", 1)[1].split(",") if n.strip()]
     return []
+
+
+def named_tokens(message: str) -> list[str]:
+    """The token a syntax error names (``unexpected token `}```), if any."""
+    return _QUOTED.findall(message)[:1]
 
 
 def _blank(text: str, *, strings: bool) -> str:

@@ -1,0 +1,3 @@
+from policy_helpers import schema
+
+__all__ = ["schema"]
