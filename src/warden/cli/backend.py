@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from warden.audit.models import LedgerEntry, VerifyReport, parse_event_type
 from warden.cli.output import fail
+from warden.decisions.models import Decision, DecisionRequest
 from warden.errors import WardenError
 from warden.policy.errors import PolicyValidationError
 from warden.policy.models import Bundle, PolicyProblem, PolicyRevision
@@ -367,6 +368,10 @@ class LocalBackend:
         from warden.audit.verify import verify
 
         return self.run(lambda rt: verify(rt.ledger_store, progress=progress))
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        """Decide ``request`` (and record it in the ledger), as an enforcement point would."""
+        return self.run(lambda rt: rt.decide(request))
 
     def close(self) -> None:
         runtime, self._runtime = self._runtime, None
