@@ -1,0 +1,53 @@
+"""``warden serve``: run the HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from warden.cli.output import console, fail
+from warden.errors import WardenError
+from warden.policy.errors import PolicyValidationError
+from warden.server.auth import load_or_create_admin_token, token_path
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8700, help="Port to listen on."),
+    bundle: Path | None = typer.Option(
+        None, exists=True, file_okay=False, help="Policy bundle folder to apply at start."
+    ),
+    access_log: bool = typer.Option(False, help="Log every HTTP request."),
+) -> None:
+    """Start Warden. The store comes from WARDEN_DATABASE_URL (default: SQLite in ./.warden/)."""
+    try:
+        asyncio.run(_serve(host, port, bundle, access_log))
+    except PolicyValidationError as exc:
+        for problem in exc.problems:
+            console.print(f"[red]{problem.where}[/]: {problem.message}", highlight=False)
+        fail(f"bundle `{bundle}` was not applied: {len(exc.problems)} problem(s)", code=2)
+    except WardenError as exc:
+        fail(exc.message, code=2)
+
+
+async def _serve(host: str, port: int, bundle: Path | None, access_log: bool) -> None:
+    from warden.runtime import Runtime
+    from warden.server.app import create_app
+
+    runtime = await Runtime.open(bundle=bundle)
+    try:
+        app = create_app(runtime, admin_token=load_or_create_admin_token())
+        console.print(
+            f"[bold]Warden[/] on [cyan]http://{host}:{port}[/] · store {runtime.url.dialect} · "
+            f"policy revision {runtime.view.revision} · admin token in {token_path()}",
+            highlight=False,
+        )
+        config = uvicorn.Config(
+            app, host=host, port=port, access_log=access_log, log_level="warning"
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await runtime.close()

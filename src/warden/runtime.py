@@ -1,0 +1,201 @@
+"""The composition root: one store, one ledger, the registry, policies and the pipeline.
+
+``Runtime`` is async and is what the HTTP server runs. ``warden.Warden`` wraps it for
+Python callers (sync and async).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from warden.audit.errors import LedgerUnavailable
+from warden.audit.ledger import Ledger
+from warden.audit.models import EventType
+from warden.audit.store.sql import SqlLedgerStore
+from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser
+from warden.decisions.models import Decision, DecisionRequest, Outcome, Reason
+from warden.decisions.pipeline import evaluate
+from warden.decisions.view import DecisionView
+from warden.policy.bundle import default_schema, load_bundle
+from warden.policy.engine import PreparedPolicies
+from warden.policy.models import Bundle, PolicyRevision
+from warden.policy.service import PolicyService
+from warden.policy.store.sql import SqlPolicyStore
+from warden.registry.entities import RegistrySnapshot
+from warden.registry.service import RegistryService
+from warden.registry.store.sql import SqlRegistryStore
+from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
+
+log = logging.getLogger("warden")
+
+_EMPTY_BUNDLE_SOURCE = "warden:empty"
+
+
+class Runtime:
+    """Everything a decision needs, wired once. Create with :meth:`open`."""
+
+    def __init__(self, url: DatabaseURL, engine: AsyncEngine) -> None:
+        self.url = url
+        self._engine = engine
+        self.ledger_store = SqlLedgerStore(engine)
+        self.ledger = Ledger(self.ledger_store)
+        self.policies = PolicyService(SqlPolicyStore(engine))
+        self.registry = RegistryService(SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh)
+        self.analysers: Sequence[Analyser] = DEFAULT_ANALYSERS
+        self._prepared: PreparedPolicies | None = None
+        self._view: DecisionView | None = None
+
+    @classmethod
+    async def open(
+        cls, database_url: str | None = None, *, bundle: Path | str | None = None
+    ) -> Runtime:
+        """Open (and migrate) the store; apply ``bundle`` when it differs from the active one."""
+        url = parse_database_url(database_url)
+        await asyncio.to_thread(migrate, url)
+        runtime = cls(url, open_engine(url))
+        await runtime.ledger.start()
+        await runtime._load_policies(load_bundle(Path(bundle)) if bundle else None)
+        await runtime.refresh()
+        return runtime
+
+    async def close(self) -> None:
+        await self.ledger.close()
+        await self._engine.dispose()
+
+    @property
+    def view(self) -> DecisionView:
+        if self._view is None:
+            raise RuntimeError("runtime is not open")
+        return self._view
+
+    async def refresh(self) -> None:
+        """Rebuild the decision view from the registry and the active policies."""
+        agents, tools = await asyncio.gather(self.registry.agents(), self.registry.tools())
+        assert self._prepared is not None
+        self._view = DecisionView.build(self._prepared, RegistrySnapshot.of(agents, tools))
+
+    async def _load_policies(self, bundle: Bundle | None) -> None:
+        active = await self.policies.active()
+        if bundle is not None and (active is None or active.digest != bundle.digest):
+            await self.apply_policies(bundle, author="warden serve --bundle")
+            return
+        if active is None:
+            await self.apply_policies(_empty_bundle(), author="warden")
+            return
+        self._prepared = PreparedPolicies.prepare(active.bundle, active.revision)
+
+    async def apply_policies(self, bundle: Bundle, *, author: str) -> PolicyRevision:
+        """Validate and activate ``bundle`` as a new revision; the old one stays on error."""
+        revision, prepared = await self.policies.apply(bundle, author, _now())
+        await self.ledger.append(
+            EventType.POLICY_REVISION_APPLIED,
+            {"revision": revision.revision, "digest": revision.digest, "author": author},
+        )
+        self._prepared = prepared
+        if self._view is not None:
+            await self.refresh()
+        return revision
+
+    async def decide(self, request: DecisionRequest) -> Decision:
+        """Decide and record. The decision is in the ledger before it is returned;
+        if it cannot be recorded the answer is deny."""
+        now = _now()
+        decision = evaluate(self.view, self.analysers, request, now, uuid.uuid4().hex)
+        try:
+            await self.ledger.append(
+                EventType(f"decision:{decision.outcome.value}"),
+                _ledger_payload(request, decision),
+                entry_id=decision.decision_id,
+                recorded_at=now,
+            )
+        except LedgerUnavailable:
+            log.error("ledger unavailable; denying decision %s", decision.decision_id)
+            return _unrecorded(decision)
+        if any(r.code == "agent.unknown" for r in decision.reasons):
+            await self._record_sighting(request, decision)
+        return decision
+
+    async def _record_sighting(self, request: DecisionRequest, decision: Decision) -> None:
+        payload = {
+            "subject": {"type": request.subject.type, "id": request.subject.id},
+            "decision_id": decision.decision_id,
+        }
+        try:
+            await self.ledger.append(EventType.AGENT_SIGHTING_UNKNOWN, payload)
+        except LedgerUnavailable:
+            log.error("ledger unavailable; shadow agent sighting not recorded")
+
+
+class _LedgerSink:
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def record(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        await self._ledger.append(EventType(event_type), payload)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _empty_bundle() -> Bundle:
+    """No policies: every action is denied until an administrator applies a bundle."""
+    return Bundle(policies={}, schema=default_schema(), entities=(), source=_EMPTY_BUNDLE_SOURCE)
+
+
+def _ledger_payload(request: DecisionRequest, decision: Decision) -> dict[str, Any]:
+    """What the ledger keeps of a decision: ids, outcome, reasons, Warden's own features.
+
+    Request properties and context may hold personal data or secrets, so only their
+    SHA-256 digest is kept (enough to prove what was asked, given the request).
+    """
+    asked = orjson.dumps(
+        {
+            "subject": dict(request.subject.properties),
+            "action": dict(request.action.properties),
+            "resource": dict(request.resource.properties),
+            "context": dict(request.context),
+        },
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    return {
+        "decision_id": decision.decision_id,
+        "outcome": decision.outcome.value,
+        "subject": {"type": request.subject.type, "id": request.subject.id},
+        "action": {"name": request.action.name},
+        "resource": {"type": request.resource.type, "id": request.resource.id},
+        "reasons": [r.to_dict() for r in decision.reasons],
+        "errors": list(decision.errors),
+        "policy_revision": decision.policy_revision,
+        "features": dict(decision.features),
+        "context_digest": hashlib.sha256(asked).hexdigest(),
+    }
+
+
+def _unrecorded(decision: Decision) -> Decision:
+    reason = Reason(
+        "audit.unavailable",
+        "the decision could not be recorded in the audit ledger",
+        "pipeline",
+        Outcome.DENY,
+    )
+    return Decision(
+        outcome=Outcome.DENY,
+        reasons=(reason,),
+        errors=(*decision.errors, "ledger unavailable"),
+        policy_revision=decision.policy_revision,
+        decision_id=decision.decision_id,
+        decided_at=decision.decided_at,
+        features=decision.features,
+    )

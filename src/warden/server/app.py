@@ -1,0 +1,86 @@
+"""The HTTP application: AuthZEN, the admin API under ``/v1``, ``/openapi.json``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from warden.audit.api import audit_router
+from warden.decisions.api import authzen_router
+from warden.policy.api import policy_error_response, policy_router
+from warden.policy.errors import PolicyError
+from warden.policy.models import Bundle, PolicyRevision
+from warden.registry.api import registry_error_response, registry_router
+from warden.registry.errors import RegistryError
+from warden.runtime import Runtime
+from warden.server.auth import AdminAuth
+
+log = logging.getLogger("warden.http")
+
+
+def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
+    """The ASGI app over an opened runtime."""
+    app = FastAPI(
+        title="Warden",
+        version="0.1.0",
+        summary="Should this action, by this agent, proceed right now, in this context?",
+    )
+    admin = AdminAuth(admin_token)
+
+    async def apply(bundle: Bundle, author: str) -> PolicyRevision:
+        return await runtime.apply_policies(bundle, author=author)
+
+    app.include_router(authzen_router(runtime.decide, pdp_url=_base_url))
+    app.include_router(registry_router(runtime.registry, admin))
+    app.include_router(policy_router(runtime.policies, apply, admin))
+    app.include_router(audit_router(runtime.ledger_store, admin))
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and the active policy revision")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "policy_revision": runtime.view.revision}
+
+    _install_error_handlers(app)
+    return app
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        field = ".".join(loc)
+        message = f"`{field}`: {first.get('msg')}" if field else str(first.get("msg"))
+        return JSONResponse(
+            {"error": "invalid_request", "message": message.lower(), "field": field}, status_code=400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        body = {"error": code.get(exc.status_code, "http_error"), "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RegistryError)
+    async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
+        return registry_error_response(exc)
+
+    @app.exception_handler(PolicyError)
+    async def policy_error(_: Request, exc: PolicyError) -> JSONResponse:
+        return policy_error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": "server_error", "message": "warden could not complete the request"},
+            status_code=500,
+        )
