@@ -93,8 +93,8 @@ def parse_error_offset(
     if message.endswith(_EOF):
         return span[-1].end
     if not _SYNTAX.match(message):
-        named = named_offset(text, span[0].start, span[-1].end, message)
-        return span[0].start if named is None else named
+        offset = named_offset(text, span[0].start, span[-1].end, message)
+        return span[0].start if offset is None else offset
     low, high = -1, len(span) - 1  # span[high] is reached, span[low] is not
     while high - low > 1:
         middle = (low + high) // 2
@@ -103,8 +103,8 @@ def parse_error_offset(
         else:
             low = middle
     # Cedar may report a later token than the first it rejected: point at the one it names.
-    named = next((n for n in named_tokens(message) if n != span[high].text), None)
-    later = (t for t in span[high:] if t.text == named)
+    names = named_tokens(message)
+    later = (t for t in span[high:] if t.text in names)
     return next(later, span[high]).start
 
 
