@@ -36,7 +36,9 @@ ActionLike = Action | Mapping[str, Any] | str
 class Warden:
     """A handle on an embedded Warden. Close it (or use ``with``) to flush the ledger."""
 
-    def __init__(self, runtime: Runtime, loop: asyncio.AbstractEventLoop, thread: threading.Thread | None) -> None:
+    def __init__(
+        self, runtime: Runtime, loop: asyncio.AbstractEventLoop, thread: threading.Thread | None
+    ) -> None:
         self.runtime = runtime
         self._loop = loop
         self._thread = thread
@@ -48,7 +50,9 @@ class Warden:
         thread = threading.Thread(target=loop.run_forever, name="warden-loop", daemon=True)
         thread.start()
         try:
-            runtime = asyncio.run_coroutine_threadsafe(Runtime.open(database_url, bundle=bundle), loop).result()
+            runtime = asyncio.run_coroutine_threadsafe(
+                Runtime.open(database_url, bundle=bundle), loop
+            ).result()
         except BaseException:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
@@ -56,7 +60,9 @@ class Warden:
         return cls(runtime, loop, thread)
 
     @classmethod
-    async def open_async(cls, database_url: str | None = None, *, bundle: Path | str | None = None) -> Warden:
+    async def open_async(
+        cls, database_url: str | None = None, *, bundle: Path | str | None = None
+    ) -> Warden:
         """Open Warden on the running event loop, for ``await adecide(...)``."""
         runtime = await Runtime.open(database_url, bundle=bundle)
         return cls(runtime, asyncio.get_running_loop(), None)

@@ -50,7 +50,9 @@ class Runtime:
         self.ledger_store = SqlLedgerStore(engine)
         self.ledger = Ledger(self.ledger_store)
         self.policies = PolicyService(SqlPolicyStore(engine))
-        self.registry = RegistryService(SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh)
+        self.registry = RegistryService(
+            SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh
+        )
         self.analysers: Sequence[Analyser] = DEFAULT_ANALYSERS
         self._prepared: PreparedPolicies | None = None
         self._view: DecisionView | None = None

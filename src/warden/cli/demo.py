@@ -16,6 +16,7 @@ from rich.table import Table
 
 from warden.audit.models import VerifyReport
 from warden.cli.agents import status_text
+from warden.cli.audit import report_dict
 from warden.cli.backend import LocalBackend
 from warden.cli.output import console, fail, print_json
 from warden.cli.policy import OUTCOME_STYLE
@@ -140,7 +141,7 @@ def demo(
         fail(f"the demo could not run: {exc.message}")
     if as_json:
         played = [p.to_dict() for p in run.played]
-        print_json({"decisions": played, "ledger": _report_dict(run.ledger)})
+        print_json({"decisions": played, "ledger": report_dict(run.ledger)})
         return
     console.print("[bold]Warden demo[/] · a throwaway store · the demo policy bundle\n")
     fleet = _titled(fleet_table(run.agents), "The fleet (shadow-scraper is not registered)")
@@ -216,13 +217,3 @@ def _print_report(report: VerifyReport) -> None:
         console.print(f"[green]ledger OK[/]: {report.detail}", highlight=False)
     else:
         console.print(f"[red]ledger BROKEN[/]: {report.detail}", highlight=False)
-
-
-def _report_dict(report: VerifyReport) -> dict[str, Any]:
-    return {
-        "ok": report.ok,
-        "entries_checked": report.entries_checked,
-        "first_bad_seq": report.first_bad_seq,
-        "problem": report.problem,
-        "detail": report.detail,
-    }

@@ -35,7 +35,9 @@ class Feature:
 class Analyser(Protocol):
     name: str
 
-    def analyse(self, request: DecisionRequest, view: DecisionView, now: datetime) -> Feature | None:
+    def analyse(
+        self, request: DecisionRequest, view: DecisionView, now: datetime
+    ) -> Feature | None:
         """The block for ``request``, or None when this analyser has nothing to say."""
 
 
@@ -44,14 +46,20 @@ class IdentityAnalyser:
 
     name = "identity"
 
-    def analyse(self, request: DecisionRequest, view: DecisionView, now: datetime) -> Feature | None:
+    def analyse(
+        self, request: DecisionRequest, view: DecisionView, now: datetime
+    ) -> Feature | None:
         if request.subject.type != AGENT_TYPE:
             return None
         agent = view.registry.agents.get(request.subject.id)
         if agent is None:
             block = {"registered": False, "status": "unknown", "risk_tier": "unknown"}
             return Feature(self.name, block, (_deny("agent.unknown", request.subject.id),))
-        block = {"registered": True, "status": agent.status.value, "risk_tier": agent.risk_tier.value}
+        block = {
+            "registered": True,
+            "status": agent.status.value,
+            "risk_tier": agent.risk_tier.value,
+        }
         if agent.status is not AgentStatus.ACTIVE:
             finding = Reason(
                 f"agent.{agent.status.value}",
@@ -71,7 +79,9 @@ class ToolRiskAnalyser:
 
     name = "risk"
 
-    def analyse(self, request: DecisionRequest, view: DecisionView, now: datetime) -> Feature | None:
+    def analyse(
+        self, request: DecisionRequest, view: DecisionView, now: datetime
+    ) -> Feature | None:
         if request.resource.type != TOOL_TYPE:
             return None
         tool = view.registry.tools.get(request.resource.id)

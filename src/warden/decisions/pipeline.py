@@ -74,7 +74,9 @@ def _cedar_context(client: Mapping[str, Any], blocks: Mapping[str, Any]) -> dict
     return context
 
 
-def _cedar_entities(view: DecisionView, request: DecisionRequest) -> tuple[dict[str, str], dict[str, str], Any]:
+def _cedar_entities(
+    view: DecisionView, request: DecisionRequest
+) -> tuple[dict[str, str], dict[str, str], Any]:
     """Cedar uids for subject and resource, and the entity handle to evaluate against.
 
     A known entity's data comes from Warden (registry or bundle); request properties are

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from warden.decisions.entities import EntityGraph
 from warden.policy.engine import PreparedPolicies
@@ -21,7 +23,9 @@ class DecisionView:
     def build(cls, policies: PreparedPolicies, registry: RegistrySnapshot) -> DecisionView:
         """Merge the bundle's entities with the registry's (the registry is the live truth
         for agents and tools; the bundle's richer Team/Person records win over stubs)."""
-        merged = {_uid(e): e for e in registry.cedar_entities()}
+        merged: dict[tuple[str, str], Mapping[str, Any]] = {
+            _uid(e): e for e in registry.cedar_entities()
+        }
         for entity in policies.bundle.entities:
             uid = _uid(entity)
             if uid[0] not in ("Agent", "Tool") or uid not in merged:
@@ -33,6 +37,6 @@ class DecisionView:
         return self.policies.revision
 
 
-def _uid(entity: dict[str, object] | object) -> tuple[str, str]:
-    uid = entity["uid"]  # type: ignore[index]
+def _uid(entity: Mapping[str, Any]) -> tuple[str, str]:
+    uid = entity["uid"]
     return (uid["type"], uid["id"])

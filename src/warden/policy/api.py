@@ -65,7 +65,9 @@ def policy_router(
         problems = await service.validate(body.to_bundle())
         return {"valid": not problems, "problems": [p.to_dict() for p in problems]}
 
-    @router.post("", status_code=status.HTTP_201_CREATED, summary="Apply a bundle as a new revision")
+    @router.post(
+        "", status_code=status.HTTP_201_CREATED, summary="Apply a bundle as a new revision"
+    )
     async def apply_bundle(body: BundleBody) -> dict[str, Any]:
         return revision_dict(await apply(body.to_bundle(), "admin"))
 

@@ -49,7 +49,9 @@ def registry_router(service: RegistryService, admin: Any) -> APIRouter:
     @router.post("/tools/import", summary="Import tools from an MCP tools/list result")
     async def import_tools(document: dict[str, Any] = Body(...)) -> dict[str, Any]:
         now = datetime.now(UTC)
-        imported = [await service.register_tool(s, actor="admin", now=now) for s in tools_from_mcp(document)]
+        imported = [
+            await service.register_tool(s, actor="admin", now=now) for s in tools_from_mcp(document)
+        ]
         return {"tools": [t.to_dict() for t in imported]}
 
     @router.get("/tools/{name:path}", summary="One tool")

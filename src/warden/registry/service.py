@@ -34,7 +34,9 @@ class RegistryService:
     async def register_agent(self, spec: AgentSpec, *, actor: str, now: datetime) -> Agent:
         agent = Agent(**spec.model_dump(), created_at=now, updated_at=now)
         await self._store.insert_agent(agent)
-        await self._audit.record("registry:agent:created", {"actor": actor, "agent": agent.to_dict()})
+        await self._audit.record(
+            "registry:agent:created", {"actor": actor, "agent": agent.to_dict()}
+        )
         await self._on_change()
         return agent
 

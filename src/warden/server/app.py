@@ -60,7 +60,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         field = ".".join(loc)
         message = f"`{field}`: {first.get('msg')}" if field else str(first.get("msg"))
         return JSONResponse(
-            {"error": "invalid_request", "message": message.lower(), "field": field}, status_code=400
+            {"error": "invalid_request", "message": message.lower(), "field": field},
+            status_code=400,
         )
 
     @app.exception_handler(StarletteHTTPException)

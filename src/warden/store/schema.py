@@ -59,7 +59,9 @@ policy_revisions = Table(
 ledger = Table(
     "ledger",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("entry_id", String(64), nullable=False, unique=True),
     Column("version", Integer, nullable=False),
     Column("event_type", String(100), nullable=False),

@@ -12,15 +12,28 @@ TOOLS_LIST = {
     "id": 1,
     "result": {
         "tools": [
-            {"name": "ledger.read", "description": "Read", "inputSchema": {"type": "object"},
-             "annotations": {"readOnlyHint": True, "openWorldHint": False},
-             "_meta": {"warden/labels": ["finance"]}},
-            {"name": "payments.transfer", "inputSchema": {"type": "object"},
-             "annotations": {"title": "Transfer money"}},
-            {"name": "notes.append", "inputSchema": {"type": "object"},
-             "annotations": {"destructiveHint": False, "openWorldHint": False}},
+            {
+                "name": "ledger.read",
+                "description": "Read",
+                "inputSchema": {"type": "object"},
+                "annotations": {"readOnlyHint": True, "openWorldHint": False},
+                "_meta": {"warden/labels": ["finance"]},
+            },
+            {
+                "name": "payments.transfer",
+                "inputSchema": {"type": "object"},
+                "annotations": {"title": "Transfer money"},
+            },
+            {
+                "name": "notes.append",
+                "inputSchema": {"type": "object"},
+                "annotations": {"destructiveHint": False, "openWorldHint": False},
+            },
             {"name": "plain", "inputSchema": {"type": "object"}},
-            {"name": "ro.but.destructive", "annotations": {"readOnlyHint": True, "destructiveHint": True}},
+            {
+                "name": "ro.but.destructive",
+                "annotations": {"readOnlyHint": True, "destructiveHint": True},
+            },
         ]
     },
 }
@@ -56,7 +69,10 @@ def test_bare_result_is_accepted() -> None:
         ({"tools": [42]}, "tools[0]"),
         ({"tools": [{"name": ""}]}, "tools[0].name"),
         ({"tools": [{"name": "ok"}, {"name": "bad name!"}]}, "tools[1].name"),
-        ({"tools": [{"name": "x", "_meta": {"warden/labels": "pii"}}]}, "tools[0]._meta.warden/labels"),
+        (
+            {"tools": [{"name": "x", "_meta": {"warden/labels": "pii"}}]},
+            "tools[0]._meta.warden/labels",
+        ),
     ],
 )
 def test_bad_documents_name_the_field(document: object, field: str) -> None:

@@ -94,7 +94,9 @@ def _tool_row(tool: Tool) -> dict[str, Any]:
         "destructive": a.destructive,
         "external": a.external,
         "labels": orjson.dumps(sorted(a.labels)).decode(),
-        "input_schema": None if tool.input_schema is None else orjson.dumps(tool.input_schema).decode(),
+        "input_schema": None
+        if tool.input_schema is None
+        else orjson.dumps(tool.input_schema).decode(),
         "created_at": tool.created_at.isoformat(),
         "updated_at": tool.updated_at.isoformat(),
     }
