@@ -105,7 +105,7 @@ def _value(value: Any, path: str) -> Any:
     try:
         return to_cedar_value(value, path)
     except InvalidValue as exc:
-        raise InvalidRequest(exc.message, field=path) from exc
+        raise InvalidRequest(exc.message, field=exc.path) from exc
 
 
 def _decision(

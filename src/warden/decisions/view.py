@@ -21,12 +21,15 @@ class DecisionView:
 
     @classmethod
     def build(cls, policies: PreparedPolicies, registry: RegistrySnapshot) -> DecisionView:
-        """Merge the bundle's entities with the registry's (the registry is the live truth
-        for agents and tools; the bundle's richer Team/Person records win over stubs)."""
+        """Merge the bundle's entities (and the schema's action groups) with the registry's.
+
+        The registry is the live truth for agents and tools; the bundle's richer Team and
+        Person records win over the registry's stubs.
+        """
         merged: dict[tuple[str, str], Mapping[str, Any]] = {
             _uid(e): e for e in registry.cedar_entities()
         }
-        for entity in policies.bundle.entities:
+        for entity in (*policies.bundle.entities, *policies.action_entities):
             uid = _uid(entity)
             if uid[0] not in ("Agent", "Tool") or uid not in merged:
                 merged[uid] = entity

@@ -58,9 +58,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         field = ".".join(loc)
-        message = f"`{field}`: {first.get('msg')}" if field else str(first.get("msg"))
+        text = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        message = f"`{field}`: {text}" if field else text
         return JSONResponse(
-            {"error": "invalid_request", "message": message.lower(), "field": field},
+            {"error": "invalid_request", "message": message, "field": field},
             status_code=400,
         )
 
