@@ -23,7 +23,8 @@ permit(principal in Team::"finance", action == Action::"invoke", resource == Too
 @id("transfers-need-approval") @outcome("step_up") @reason("money moves need a person")
 forbid(principal, action, resource == Tool::"payments.transfer");
 
-@id("finance-transfers") permit(principal in Team::"finance", action, resource == Tool::"payments.transfer");
+@id("finance-transfers")
+permit(principal in Team::"finance", action, resource == Tool::"payments.transfer");
 """
 
 
