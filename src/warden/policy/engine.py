@@ -1,8 +1,9 @@
 """Evaluating prepared Cedar policies: allow, deny or step_up, failing closed.
 
 Preparation validates a bundle and parses everything once. Evaluation runs only the policies
-that can apply to the request (a *slice*, keyed by action and resource type, built on first
-use and cached). Each slice has a *hard* set (permits and ordinary forbids) and a *step-up
+that can apply to the request (a *slice*, keyed by action and resource type — and by
+resource id when some policy is pinned to that very resource (``resource == Tool::"x"``) —
+built on first use and cached). Each slice has a *hard* set (permits and ordinary forbids) and a *step-up
 detector* (each ``@outcome("step_up")`` forbid rewritten as a permit with the same id): Cedar
 deny → deny; allow and a detector match → step_up; else allow. A forbid that errors denies.
 """
@@ -41,7 +42,7 @@ _VERBS = {
 }
 
 Uid = tuple[str, str]
-SliceKey = tuple[str, str, str]
+SliceKey = tuple[str, str, str, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class _Policy:
     compiled: CompiledPolicy
     actions: frozenset[Uid] | None  # None: any action
     resource_type: str | None  # None: any resource type
+    resource_id: str | None = None  # set when pinned: ``resource == T::"id"``
 
     @property
     def code(self) -> str:
@@ -71,7 +73,11 @@ class _Policy:
 
     def applies_to(self, key: SliceKey) -> bool:
         action_ok = self.actions is None or (key[0], key[1]) in self.actions
-        return action_ok and self.resource_type in (None, key[2])
+        return (
+            action_ok
+            and self.resource_type in (None, key[2])
+            and self.resource_id in (None, key[3])
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,12 @@ class PreparedPolicies:
         )
         groups = _action_groups(self.action_entities)
         self._policies = {p.id: _prepare(p, groups, slicing) for p in compiled.policies}
+        # Resources some policy is pinned to get slices of their own; all others share one.
+        self._pinned: frozenset[Uid] = frozenset(
+            (p.resource_type, p.resource_id)
+            for p in self._policies.values()
+            if p.resource_type is not None and p.resource_id is not None
+        )
         self._compiled = compiled
         self._slicing = slicing
         self._slices: dict[SliceKey, _Slice] = {}
@@ -155,7 +167,9 @@ class PreparedPolicies:
 
     def _decide(self, request: dict[str, Any], entities: cedarpy.Entities) -> PolicyVerdict:
         action, resource = request["action"], request["resource"]
-        policy_slice = self._slice((action["type"], action["id"], resource["type"]))
+        pinned = (resource["type"], resource["id"]) in self._pinned
+        key = (action["type"], action["id"], resource["type"], resource["id"] if pinned else None)
+        policy_slice = self._slice(key)
         hard = self._authorize(request, policy_slice.hard, entities)
         if hard.outcome is not Outcome.ALLOW or policy_slice.detector is None:
             return hard if hard.reasons else _no_permit(action, resource, hard.errors)
@@ -222,7 +236,8 @@ class PreparedPolicies:
 def _prepare(policy: CompiledPolicy, groups: frozenset[Uid], slicing: bool) -> _Policy:
     if not slicing:
         return _Policy(policy, None, None)
-    return _Policy(policy, _action_scope(policy.est["action"], groups), _resource_type(policy.est))
+    actions = _action_scope(policy.est["action"], groups)
+    return _Policy(policy, actions, _resource_type(policy.est), _resource_id(policy.est))
 
 
 def _action_scope(scope: Mapping[str, Any], groups: frozenset[Uid]) -> frozenset[Uid] | None:
@@ -241,6 +256,13 @@ def _resource_type(est: Mapping[str, Any]) -> str | None:
         return str(scope["entity_type"])
     if scope["op"] == "==" and "entity" in scope:
         return str(scope["entity"]["type"])
+    return None
+
+
+def _resource_id(est: Mapping[str, Any]) -> str | None:
+    scope = est["resource"]
+    if scope["op"] == "==" and "entity" in scope:
+        return str(scope["entity"]["id"])
     return None
 
 

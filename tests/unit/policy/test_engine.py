@@ -139,6 +139,6 @@ def test_entity_attributes_are_read() -> None:
 def test_slices_are_built_once_and_reused() -> None:
     prepared = prepare(PERMIT_ALL)
     decide(prepared)
-    first = prepared._slices[("Action", "invoke", "Tool")]
+    first = prepared._slices[("Action", "invoke", "Tool", None)]
     decide(prepared)
-    assert prepared._slices[("Action", "invoke", "Tool")] is first
+    assert prepared._slices[("Action", "invoke", "Tool", None)] is first

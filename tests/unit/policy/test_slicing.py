@@ -91,19 +91,23 @@ def test_a_slice_holds_only_policies_for_its_action_and_resource_type() -> None:
             'permit(principal, action == Action::"delete", resource);\n'
             'forbid(principal, action in Action::"all", resource is Tool);\n'
             'permit(principal, action in [Action::"write"], resource);\n'
+            'permit(principal, action == Action::"read", resource == Tool::"t1");\n'
         )
     }
     prepared = PreparedPolicies.prepare(Bundle(files, SCHEMA), 1)
     chosen = {
         key: [p.compiled.id for p in prepared._policies.values() if p.applies_to(key)]
         for key in [
-            ("Action", "read", "Doc"),
-            ("Action", "delete", "Tool"),
-            ("Action", "read", "Tool"),
+            ("Action", "read", "Doc", None),
+            ("Action", "delete", "Tool", None),
+            ("Action", "read", "Tool", None),
+            ("Action", "read", "Tool", "t1"),
         ]
     }
     assert chosen == {
-        ("Action", "read", "Doc"): ["a.cedar#0"],
-        ("Action", "delete", "Tool"): ["a.cedar#1", "a.cedar#2"],
-        ("Action", "read", "Tool"): ["a.cedar#2"],
+        ("Action", "read", "Doc", None): ["a.cedar#0"],
+        ("Action", "delete", "Tool", None): ["a.cedar#1", "a.cedar#2"],
+        ("Action", "read", "Tool", None): ["a.cedar#2"],
+        # A policy pinned to one resource is in that resource's slice only.
+        ("Action", "read", "Tool", "t1"): ["a.cedar#2", "a.cedar#4"],
     }
