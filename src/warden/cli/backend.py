@@ -306,8 +306,12 @@ class LocalBackend:
     def __init__(self, database_url: str | None = None) -> None:
         from warden.store.db import parse_database_url
 
-        self._url = parse_database_url(database_url)
-        self.where = self._url.raw
+        try:
+            self._url = parse_database_url(database_url)
+        except OSError as exc:
+            where = database_url or os.environ.get("WARDEN_DATABASE_URL") or "the default store"
+            raise BackendError(f"cannot open the store `{where}`: {exc.strerror or exc}") from exc
+        self.where = _display_url(self._url.raw)
         self._runner = asyncio.Runner()
         self._runtime: Runtime | None = None
 
@@ -319,7 +323,11 @@ class LocalBackend:
         if self._runtime is None:
             from warden.runtime import Runtime
 
-            self._runtime = await Runtime.open(self._url.raw)
+            try:
+                self._runtime = await Runtime.open(self._url.raw)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise BackendError(f"cannot open the store `{self.where}`: {reason}") from exc
         return await work(self._runtime)
 
     def register_agent(self, spec: AgentSpec) -> Agent:
@@ -388,6 +396,13 @@ class LocalBackend:
         self.close()
 
 
+def _display_url(raw: str) -> str:
+    """A database URL fit to print: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(raw).render_as_string(hide_password=True)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -405,7 +420,7 @@ def connect(url: str | None) -> Iterator[Backend]:
         with open_backend(url) as backend:
             yield backend
     except WardenError as exc:
-        fail(exc.message)
+        fail(exc.message.strip().splitlines()[0] if exc.message.strip() else exc.code)
 
 
 def spec_problem(exc: ValidationError, options: Mapping[str, str]) -> str:
