@@ -366,6 +366,8 @@ def test_agents_over_http(server: Server, client_env: None, store: Path) -> None
     listed = json.loads(warden("agents", "list", "--url", server.url, "--json").stdout)
 
     assert agent in {a["id"] for a in listed}
+    shown = json.loads(warden("agents", "show", agent, "--url", server.url, "--json").stdout)
+    assert shown["display_name"] == "HTTP clerk"
     assert not store.exists(), "with --url the local store is not used"
     assert_refused(
         warden("agents", "add", "--id", agent, "--name", "x", "--owner", "a@b.example",

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -118,7 +119,7 @@ class HttpBackend:
         return [agent_from_dict(a) for a in self._call("GET", "/v1/agents")["agents"]]
 
     def agent(self, agent_id: str) -> Agent:
-        return agent_from_dict(self._call("GET", f"/v1/agents/{agent_id}"))
+        return agent_from_dict(self._call("GET", f"/v1/agents/{quote(agent_id, safe='/:')}"))
 
     def register_tool(self, spec: ToolSpec) -> Tool:
         return tool_from_dict(self._call("POST", "/v1/tools", json=spec.model_dump(mode="json")))
