@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import rfc8785
 
 from warden.audit.errors import InvalidEntry, InvalidPayload
@@ -81,9 +82,44 @@ def canonical_payload(payload: Mapping[str, Any]) -> str:
     if not isinstance(payload, Mapping):
         raise InvalidPayload(f"payload must be a json object, not `{type(payload).__name__}`")
     try:
-        return rfc8785.dumps(dict(payload)).decode("utf-8")
+        return canonical_json(dict(payload)).decode("utf-8")
     except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
         raise InvalidPayload(f"payload is not canonical json: {exc}") from exc
+
+
+_SAFE_INT = 2**53 - 1
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of ``value``.
+
+    For values whose every number is a safe integer and every key is ASCII, orjson with
+    sorted keys emits exactly the JCS bytes (same escapes, UTF-8, and code-point order equals
+    UTF-16 order for ASCII keys) about 50 times faster than the pure-Python encoder; anything
+    else (floats, non-ASCII keys, exotic types) goes through ``rfc8785``. A test checks the two
+    agree on generated values.
+    """
+    if _orjson_is_canonical(value, 0):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return rfc8785.dumps(value)
+
+
+def _orjson_is_canonical(value: Any, depth: int) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_SAFE_INT <= value <= _SAFE_INT)
+    if depth > 64:
+        return False
+    if kind is dict:
+        return all(
+            type(k) is str and k.isascii() and _orjson_is_canonical(v, depth + 1)
+            for k, v in value.items()
+        )
+    if kind is list:
+        return all(_orjson_is_canonical(v, depth + 1) for v in value)
+    return False
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -102,7 +138,7 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def _json_str(value: str) -> str:
-    return rfc8785.dumps(value).decode("utf-8")
+    return canonical_json(value).decode("utf-8")
 
 
 def _json_int(value: int) -> str:

@@ -3,9 +3,10 @@
 Preparation validates a bundle and parses everything once. Evaluation runs only the policies
 that can apply to the request (a *slice*, keyed by action and resource type — and by
 resource id when some policy is pinned to that very resource (``resource == Tool::"x"``) —
-built on first use and cached). Each slice has a *hard* set (permits and ordinary forbids) and a *step-up
-detector* (each ``@outcome("step_up")`` forbid rewritten as a permit with the same id): Cedar
-deny → deny; allow and a detector match → step_up; else allow. A forbid that errors denies.
+built on first use and cached). One Cedar call decides: in a slice each ``@outcome("step_up")``
+forbid is rewritten as a permit with the same id, so Cedar deny → deny (the forbids that
+matched); Cedar allow → step_up if a step-up policy matched, allow if a real permit matched,
+and default deny if only step-up policies matched. A forbid that errors denies.
 """
 
 from __future__ import annotations
@@ -28,18 +29,6 @@ NO_PERMIT = "policy.no_permit"
 POLICY_ERROR = "policy.error"
 _MAX_SLICES = 4096
 _ERRORED = re.compile(r"^error while evaluating policy `(.*?)`: ")
-
-_OUTCOMES = {
-    (False, True): Outcome.ALLOW,
-    (False, False): Outcome.DENY,
-    (True, True): Outcome.STEP_UP,
-    (True, False): Outcome.DENY,
-}
-_VERBS = {
-    Outcome.ALLOW: "permitted",
-    Outcome.DENY: "forbidden",
-    Outcome.STEP_UP: "step-up required",
-}
 
 Uid = tuple[str, str]
 SliceKey = tuple[str, str, str, str | None]
@@ -82,8 +71,10 @@ class _Policy:
 
 @dataclass(frozen=True, slots=True)
 class _Slice:
-    hard: cedarpy.PolicySet
-    detector: cedarpy.PolicySet | None
+    """The policies that can apply to one kind of request, as one Cedar set in which each
+    step-up forbid appears as a *permit* with the same id (see :func:`_allow_or_step_up`)."""
+
+    policies: cedarpy.PolicySet
 
 
 class PreparedPolicies:
@@ -170,44 +161,31 @@ class PreparedPolicies:
         pinned = (resource["type"], resource["id"]) in self._pinned
         key = (action["type"], action["id"], resource["type"], resource["id"] if pinned else None)
         policy_slice = self._slice(key)
-        hard = self._authorize(request, policy_slice.hard, entities)
-        if hard.outcome is not Outcome.ALLOW or policy_slice.detector is None:
-            return hard if hard.reasons else _no_permit(action, resource, hard.errors)
-        detected = self._authorize(request, policy_slice.detector, entities, step_up=True)
-        if detected.outcome is Outcome.DENY and not detected.reasons:
-            return PolicyVerdict(Outcome.ALLOW, hard.reasons, hard.errors + detected.errors)
-        return PolicyVerdict(detected.outcome, detected.reasons, hard.errors + detected.errors)
-
-    def _authorize(
-        self,
-        request: dict[str, Any],
-        policies: cedarpy.PolicySet,
-        entities: cedarpy.Entities,
-        *,
-        step_up: bool = False,
-    ) -> PolicyVerdict:
-        """One Cedar call; a deny without reasons means no policy applied."""
-        result = cedarpy.is_authorized(request, policies, entities)
+        result = cedarpy.is_authorized(request, policy_slice.policies, entities)
         errors = tuple(result.diagnostics.errors)
         if result.decision is cedarpy.Decision.NoDecision:
             return PolicyVerdict(Outcome.DENY, _error_reasons(errors), errors)
-        outcome = _OUTCOMES[step_up, result.allowed]
-        matched = tuple(
-            self._policies[i].reason(outcome, _VERBS[outcome]) for i in result.diagnostics.reasons
-        )
-        failed = self._failed_forbids(errors, step_up)
+        failed = self._failed_forbids(errors)
+        matched = [self._policies[i] for i in result.diagnostics.reasons]
+        if not result.allowed:  # only forbids determine a Cedar deny
+            reasons = tuple(p.reason(Outcome.DENY, "forbidden") for p in matched) + failed
+            return (
+                PolicyVerdict(Outcome.DENY, reasons, errors)
+                if reasons
+                else _no_permit(action, resource, errors)
+            )
         if failed:
-            kept = matched if outcome is Outcome.DENY else ()
-            return PolicyVerdict(Outcome.DENY, kept + failed, errors)
-        return PolicyVerdict(outcome, matched, errors)
+            return PolicyVerdict(Outcome.DENY, failed, errors)
+        return _allow_or_step_up(matched, action, resource, errors)
 
-    def _failed_forbids(self, errors: Iterable[str], step_up: bool) -> tuple[Reason, ...]:
-        """Reasons for each forbid that errored: Cedar skips it, Warden denies."""
+    def _failed_forbids(self, errors: Iterable[str]) -> tuple[Reason, ...]:
+        """Reasons for each forbid (step-up ones included) that errored: Cedar skips it,
+        Warden denies."""
         failed = []
         for error in errors:
             match = _ERRORED.match(error)
             policy = self._policies.get(match.group(1)) if match else None
-            if policy is not None and (step_up or policy.compiled.effect == "forbid"):
+            if policy is not None and policy.compiled.effect == "forbid":
                 message = f"policy `{policy.code}` failed to evaluate"
                 failed.append(Reason(POLICY_ERROR, message, "pipeline", Outcome.DENY))
         return tuple(failed)
@@ -224,13 +202,7 @@ class PreparedPolicies:
 
     def _build_slice(self, key: SliceKey) -> _Slice:
         applicable = [p for p in self._policies.values() if p.applies_to(key)]
-        hard = {p.compiled.id: p.compiled.est for p in applicable if not p.compiled.step_up}
-        detector = {
-            p.compiled.id: {**p.compiled.est, "effect": "permit"}
-            for p in applicable
-            if p.compiled.step_up
-        }
-        return _Slice(_policy_set(hard), _policy_set(detector) if detector else None)
+        return _Slice(_policy_set({p.compiled.id: _as_evaluated(p.compiled) for p in applicable}))
 
 
 def _prepare(policy: CompiledPolicy, groups: frozenset[Uid], slicing: bool) -> _Policy:
@@ -291,6 +263,31 @@ def _error_reasons(errors: tuple[str, ...]) -> tuple[Reason, ...]:
 
 def _failed(error: str) -> PolicyVerdict:
     return PolicyVerdict(Outcome.DENY, _error_reasons((error,)), (error,))
+
+
+def _as_evaluated(policy: CompiledPolicy) -> Mapping[str, Any]:
+    """A step-up forbid is evaluated as a permit: it "matches" without vetoing the others."""
+    return {**policy.est, "effect": "permit"} if policy.step_up else policy.est
+
+
+def _allow_or_step_up(
+    matched: list[_Policy],
+    action: Mapping[str, str],
+    resource: Mapping[str, str],
+    errors: tuple[str, ...],
+) -> PolicyVerdict:
+    """A Cedar allow with no forbid: step_up when a step-up policy matched, allow when a real
+    permit did, and default deny when only step-up policies matched (nothing permits it)."""
+    permits = [p for p in matched if not p.compiled.step_up]
+    step_ups = [p for p in matched if p.compiled.step_up]
+    if not permits:
+        return _no_permit(action, resource, errors)
+    if step_ups:
+        reasons = tuple(p.reason(Outcome.STEP_UP, "step-up required") for p in step_ups)
+        return PolicyVerdict(Outcome.STEP_UP, reasons, errors)
+    return PolicyVerdict(
+        Outcome.ALLOW, tuple(p.reason(Outcome.ALLOW, "permitted") for p in permits), errors
+    )
 
 
 def _no_permit(

@@ -48,10 +48,8 @@ def registry_router(service: RegistryService, admin: Any) -> APIRouter:
 
     @router.post("/tools/import", summary="Import tools from an MCP tools/list result")
     async def import_tools(document: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        imported = [
-            await service.register_tool(s, actor="admin", now=now) for s in tools_from_mcp(document)
-        ]
+        specs = tools_from_mcp(document)  # all validated before any is registered
+        imported = await service.register_tools(specs, actor="admin", now=datetime.now(UTC))
         return {"tools": [t.to_dict() for t in imported]}
 
     @router.get("/tools/{name:path}", summary="One tool")

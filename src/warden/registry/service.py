@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -50,6 +50,18 @@ class RegistryService:
         return await self._store.list_agents()
 
     async def register_tool(self, spec: ToolSpec, *, actor: str, now: datetime) -> Tool:
+        [tool] = await self.register_tools([spec], actor=actor, now=now)
+        return tool
+
+    async def register_tools(
+        self, specs: Sequence[ToolSpec], *, actor: str, now: datetime
+    ) -> list[Tool]:
+        """Register or update several tools; caches are refreshed once at the end."""
+        tools = [await self._upsert_tool(spec, actor=actor, now=now) for spec in specs]
+        await self._on_change()
+        return tools
+
+    async def _upsert_tool(self, spec: ToolSpec, *, actor: str, now: datetime) -> Tool:
         tool = Tool(
             name=spec.name,
             description=spec.description,
@@ -61,7 +73,6 @@ class RegistryService:
         created = await self._store.upsert_tool(tool)
         event = "registry:tool:created" if created else "registry:tool:updated"
         await self._audit.record(event, {"actor": actor, "tool": tool.to_dict()})
-        await self._on_change()
         return tool
 
     async def tool(self, name: str) -> Tool:
