@@ -22,6 +22,7 @@ from warden.audit.errors import LedgerUnavailable
 from warden.audit.ledger import Ledger
 from warden.audit.models import EventType
 from warden.audit.store.sql import SqlLedgerStore
+from warden.audit.store.sqlite import SqliteLedgerStore
 from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser
 from warden.decisions.models import Decision, DecisionRequest, Outcome, Reason
 from warden.decisions.pipeline import evaluate
@@ -47,7 +48,11 @@ class Runtime:
     def __init__(self, url: DatabaseURL, engine: AsyncEngine) -> None:
         self.url = url
         self._engine = engine
-        self.ledger_store = SqlLedgerStore(engine)
+        self.ledger_store: SqlLedgerStore = (
+            SqliteLedgerStore(engine, url.database_path)
+            if url.database_path
+            else SqlLedgerStore(engine)
+        )
         self.ledger = Ledger(self.ledger_store)
         self.policies = PolicyService(SqlPolicyStore(engine))
         self.registry = RegistryService(
@@ -72,6 +77,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.ledger.close()
+        if isinstance(self.ledger_store, SqliteLedgerStore):
+            await self.ledger_store.close()
         await self._engine.dispose()
 
     @property

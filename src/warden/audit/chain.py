@@ -138,7 +138,10 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def _json_str(value: str) -> str:
-    return canonical_json(value).decode("utf-8")
+    # orjson escapes strings exactly as RFC 8785 does (checked by the fast-path test).
+    if type(value) is not str:
+        raise InvalidEntry(f"expected a string, got `{value!r}`")
+    return orjson.dumps(value).decode("utf-8")
 
 
 def _json_int(value: int) -> str:

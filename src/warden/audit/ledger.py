@@ -138,6 +138,9 @@ class Ledger:
         """Wait for one append, then take whatever else is queued right now."""
         batch: list[_Pending] = []
         item = await self._queue.get()
+        # One scheduling yield (not a timer): callers already running get to enqueue, so a
+        # burst of concurrent appends shares one transaction instead of trickling in.
+        await asyncio.sleep(0)
         while item is not _STOP:
             assert isinstance(item, _Pending)
             batch.append(item)
@@ -229,6 +232,7 @@ def _entry(seq: int, prev_hash: str, pending: _Pending) -> LedgerEntry:
         payload=orjson.loads(pending.payload_json),
         prev_hash=prev_hash,
         hash=digest,
+        payload_json=pending.payload_json,
     )
 
 

@@ -7,7 +7,7 @@ renamed, and a change to how an entry is hashed needs a new ``LEDGER_VERSION``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -61,6 +61,8 @@ class LedgerEntry:
     payload: Mapping[str, Any]
     prev_hash: str
     hash: str
+    # The payload's canonical JSON when the writer already has it (not part of equality).
+    payload_json: str = field(default="", compare=False, repr=False)
 
 
 Problem = Literal["altered", "removed", "reordered", "inserted"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
@@ -12,6 +11,7 @@ from warden.cli.output import console, fail
 from warden.errors import WardenError
 from warden.policy.errors import PolicyValidationError
 from warden.server.auth import load_or_create_admin_token, token_path
+from warden.server.loop import run
 
 
 def serve(
@@ -24,7 +24,7 @@ def serve(
 ) -> None:
     """Start Warden. The store comes from WARDEN_DATABASE_URL (default: SQLite in ./.warden/)."""
     try:
-        asyncio.run(_serve(host, port, bundle, access_log))
+        run(_serve(host, port, bundle, access_log))
     except PolicyValidationError as exc:
         for problem in exc.problems:
             console.print(f"[red]{problem.where}[/]: {problem.message}", highlight=False)

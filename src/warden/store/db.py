@@ -32,6 +32,7 @@ class DatabaseURL:
     async_url: str
     sync_url: str
     dialect: str
+    database_path: str | None = None  # SQLite's file, None for PostgreSQL or :memory:
 
 
 def parse_database_url(raw: str | None = None) -> DatabaseURL:
@@ -43,13 +44,19 @@ def parse_database_url(raw: str | None = None) -> DatabaseURL:
         raise UnsupportedDatabaseURL("database url is not a valid url") from exc
     backend = url.get_backend_name()
     if backend == "sqlite":
+        path = None
         if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = str(Path(url.database).expanduser())
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder for `{path}`: {exc.strerror}") from exc
         return DatabaseURL(
             raw,
             url.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False),
             url.set(drivername="sqlite").render_as_string(hide_password=False),
             "sqlite",
+            path,
         )
     if backend in ("postgresql", "postgres"):
         return DatabaseURL(

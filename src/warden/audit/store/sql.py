@@ -94,7 +94,7 @@ def _to_row(entry: LedgerEntry) -> dict[str, Any]:
         "version": entry.version,
         "event_type": str(entry.event_type),
         "recorded_at": format_timestamp(entry.recorded_at),
-        "payload": canonical_payload(entry.payload),
+        "payload": entry.payload_json or canonical_payload(entry.payload),
         "prev_hash": entry.prev_hash,
         "hash": entry.hash,
     }
