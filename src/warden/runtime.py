@@ -29,6 +29,7 @@ from warden.decisions.pipeline import evaluate
 from warden.decisions.view import DecisionView
 from warden.policy.bundle import default_schema, load_bundle
 from warden.policy.engine import PreparedPolicies
+from warden.policy.errors import PolicyValidationError
 from warden.policy.models import Bundle, PolicyRevision
 from warden.policy.service import PolicyService
 from warden.policy.store.sql import SqlPolicyStore
@@ -105,7 +106,12 @@ class Runtime:
 
     async def apply_policies(self, bundle: Bundle, *, author: str) -> PolicyRevision:
         """Validate and activate ``bundle`` as a new revision; the old one stays on error."""
-        revision, prepared = await self.policies.apply(bundle, author, _now())
+        try:
+            revision, prepared = await self.policies.apply(bundle, author, _now())
+        except PolicyValidationError as exc:
+            rejected = {"digest": bundle.digest, "author": author, "problems": len(exc.problems)}
+            await self.ledger.append(EventType.POLICY_REVISION_REJECTED, rejected)
+            raise
         await self.ledger.append(
             EventType.POLICY_REVISION_APPLIED,
             {"revision": revision.revision, "digest": revision.digest, "author": author},

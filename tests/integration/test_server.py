@@ -127,6 +127,9 @@ async def test_bad_bundle_keeps_the_active_revision(client: httpx.AsyncClient) -
     assert (problem["file"], problem["line"]) == ("finance.cedar", 2)
     after = (await client.get("/v1/policies/active", headers=ADMIN)).json()["revision"]
     assert after == before
+    entries = (await client.get("/v1/audit/entries?limit=1", headers=ADMIN)).json()["entries"]
+    assert entries[0]["event_type"] == "policy:revision:rejected"
+    assert entries[0]["payload"]["problems"] == 1
     assert (await _evaluate(client, "ledger.read"))["decision"] is True
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from warden.audit.models import DECISION_EVENTS, LedgerEntry
 
 _MAX_VALUE = 80
-_IDENTIFYING_KEYS = ("agent_id", "id", "tool", "name", "revision")
+_IDENTIFYING_KEYS = ("agent_id", "id", "tool", "name", "revision", "author", "actor")
+# Objects nested in registry and sighting payloads, and the field that identifies each.
+_NESTED_KEYS = {"agent": "id", "tool": "name", "subject": "id"}
 
 
 def format_entry(entry: LedgerEntry) -> str:
@@ -44,7 +46,16 @@ def _decision_summary(payload: Mapping[str, Any]) -> str:
 
 
 def _identity_summary(payload: Mapping[str, Any]) -> str:
-    shown = [f"{key}={_clean(payload[key])}" for key in _IDENTIFYING_KEYS if key in payload]
+    shown = [
+        f"{key}={_clean(_field(payload[key], inner))}"
+        for key, inner in _NESTED_KEYS.items()
+        if isinstance(payload.get(key), Mapping)
+    ]
+    shown += [
+        f"{key}={_clean(payload[key])}"
+        for key in _IDENTIFYING_KEYS
+        if key in payload and not isinstance(payload[key], Mapping)
+    ]
     return "  ".join(shown)
 
 

@@ -67,4 +67,5 @@ def _tool_spec(item: Any, path: str) -> ToolSpec:
 def _invalid(exc: ValidationError, path: str, *, nested: bool = True) -> InvalidRegistryInput:
     err = exc.errors()[0]
     where = f"{path}." + ".".join(str(p) for p in err["loc"]) if nested else path
-    return InvalidRegistryInput(f"`{where}`: {err['msg'].lower()}", field=where)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return InvalidRegistryInput(f"`{where}`: {message}", field=where)

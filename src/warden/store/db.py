@@ -90,7 +90,8 @@ def migrate(url: DatabaseURL) -> None:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except Exception as exc:
-        raise StoreError(f"could not migrate the {url.dialect} database: {exc}") from exc
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(f"could not migrate the {url.dialect} database: {first_line}") from exc
     finally:
         engine.dispose()
 

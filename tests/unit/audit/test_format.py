@@ -64,3 +64,13 @@ def test_an_event_type_from_a_newer_warden_still_renders() -> None:
 def test_a_malformed_decision_payload_renders_placeholders() -> None:
     line = format_entry(entry(EventType.DECISION_STEP_UP, {"subject": "nope", "reasons": "x"}))
     assert line.endswith("decision:step_up  ?  ?:? → ? → ?:?")
+
+
+def test_registry_events_name_the_agent_or_tool_and_who_changed_it() -> None:
+    agent = {"actor": "admin", "agent": {"id": "spiffe://acme/agent/a1", "owner": "x@acme"}}
+    tool = {"actor": "cli", "tool": {"name": "payments.transfer", "description": "secret"}}
+    agent_line = format_entry(entry(EventType.REGISTRY_AGENT_CREATED, agent))
+    tool_line = format_entry(entry(EventType.REGISTRY_TOOL_CREATED, tool))
+    assert agent_line.endswith("agent=spiffe://acme/agent/a1  actor=admin")
+    assert tool_line.endswith("tool=payments.transfer  actor=cli")
+    assert "secret" not in tool_line
