@@ -21,7 +21,7 @@ from fleet import agents, policies, tools
 from warden.registry.store.sql import SqlRegistryStore
 from warden.runtime import Runtime
 from warden.server.app import create_app
-from warden.server.loop import run
+from warden.server.loop import freeze_startup_heap, run
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -49,6 +49,7 @@ async def main(args: argparse.Namespace) -> None:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=args.port, access_log=False, log_level="warning"
     )
+    freeze_startup_heap()
     try:
         await uvicorn.Server(config).serve()
     finally:

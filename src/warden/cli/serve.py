@@ -11,7 +11,7 @@ from warden.cli.output import console, fail
 from warden.errors import WardenError
 from warden.policy.errors import PolicyValidationError
 from warden.server.auth import load_or_create_admin_token, token_path
-from warden.server.loop import run
+from warden.server.loop import freeze_startup_heap, run
 
 
 def serve(
@@ -48,6 +48,7 @@ async def _serve(host: str, port: int, bundle: Path | None, access_log: bool) ->
         config = uvicorn.Config(
             app, host=host, port=port, access_log=access_log, log_level="warning"
         )
+        freeze_startup_heap()
         await uvicorn.Server(config).serve()
     finally:
         await runtime.close()
