@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 import uvicorn
@@ -12,6 +14,9 @@ from warden.errors import WardenError
 from warden.policy.errors import PolicyValidationError
 from warden.server.auth import load_or_create_admin_token, token_path
 from warden.server.loop import freeze_startup_heap, run
+
+if TYPE_CHECKING:
+    from warden.runtime import Runtime
 
 
 def serve(
@@ -40,11 +45,7 @@ async def _serve(host: str, port: int, bundle: Path | None, access_log: bool) ->
     runtime = await Runtime.open(bundle=bundle)
     try:
         app = create_app(runtime, admin_token=load_or_create_admin_token())
-        console.print(
-            f"[bold]Warden[/] on [cyan]http://{host}:{port}[/] · store {runtime.url.dialect} · "
-            f"policy revision {runtime.view.revision} · admin token in {token_path()}",
-            highlight=False,
-        )
+        _banner(runtime, host, port)
         config = uvicorn.Config(
             app, host=host, port=port, access_log=access_log, log_level="warning"
         )
@@ -52,3 +53,24 @@ async def _serve(host: str, port: int, bundle: Path | None, access_log: bool) ->
         await uvicorn.Server(config).serve()
     finally:
         await runtime.close()
+
+
+def _banner(runtime: Runtime, host: str, port: int) -> None:
+    view = runtime.view
+    policies = len(view.policies.policy_ids)
+    token = "WARDEN_ADMIN_TOKEN" if os.environ.get("WARDEN_ADMIN_TOKEN") else str(token_path())
+    lines = [
+        f"[bold]Warden[/] listening on [cyan]http://{host}:{port}[/]",
+        f"  store      {runtime.url.dialect} ({runtime.url.database_path or 'server'})",
+        f"  policies   revision {view.revision}, {policies} policies · "
+        f"{len(view.registry.agents)} agents · {len(view.registry.tools)} tools",
+        f"  admin api  /v1 with the bearer token in {token} · docs at /docs",
+        "  authzen    POST /access/v1/evaluation",
+    ]
+    if not policies:
+        lines.append(
+            "  [yellow]no policies yet: every action is denied until you apply a bundle "
+            "(`warden policy apply DIR`)[/]"
+        )
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
