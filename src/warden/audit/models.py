@@ -64,6 +64,21 @@ class LedgerEntry:
     # The payload's canonical JSON when the writer already has it (not part of equality).
     payload_json: str = field(default="", compare=False, repr=False)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON, timestamps exactly as hashed (UTC, ``Z``)."""
+        from warden.audit.chain import format_timestamp
+
+        return {
+            "seq": self.seq,
+            "entry_id": self.entry_id,
+            "version": self.version,
+            "event_type": str(self.event_type),
+            "recorded_at": format_timestamp(self.recorded_at),
+            "payload": dict(self.payload),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
 
 Problem = Literal["altered", "removed", "reordered", "inserted"]
 """How the ledger was tampered with, as :func:`warden.audit.verify` names it."""
@@ -83,3 +98,12 @@ class VerifyReport:
     first_bad_seq: int | None
     problem: Problem | None
     detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries_checked": self.entries_checked,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+            "detail": self.detail,
+        }

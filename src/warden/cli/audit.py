@@ -122,16 +122,8 @@ def _json_line(entry: LedgerEntry) -> None:
 
 
 def entry_json(entry: LedgerEntry) -> dict[str, Any]:
-    from warden.audit.api import entry_dict
-
-    return entry_dict(entry)
+    return entry.to_dict()
 
 
 def report_dict(report: VerifyReport) -> dict[str, Any]:
-    return {
-        "ok": report.ok,
-        "entries_checked": report.entries_checked,
-        "first_bad_seq": report.first_bad_seq,
-        "problem": report.problem,
-        "detail": report.detail,
-    }
+    return report.to_dict()
