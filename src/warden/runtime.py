@@ -62,6 +62,9 @@ class Runtime:
         self.analysers: Sequence[Analyser] = DEFAULT_ANALYSERS
         self._prepared: PreparedPolicies | None = None
         self._view: DecisionView | None = None
+        # Serialises view rebuilds and policy swaps: the last rebuild to finish must be one
+        # that read the registry after the last write, or a new agent could stay unknown.
+        self._changes = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -90,9 +93,16 @@ class Runtime:
 
     async def refresh(self) -> None:
         """Rebuild the decision view from the registry and the active policies."""
+        async with self._changes:
+            await self._rebuild()
+
+    async def _rebuild(self) -> None:
         agents, tools = await asyncio.gather(self.registry.agents(), self.registry.tools())
         assert self._prepared is not None
-        self._view = DecisionView.build(self._prepared, RegistrySnapshot.of(agents, tools))
+        registry = RegistrySnapshot.of(agents, tools)
+        # Off the event loop: parsing a large entity graph takes a while; decisions keep
+        # using the previous view until the new one is swapped in.
+        self._view = await asyncio.to_thread(DecisionView.build, self._prepared, registry)
 
     async def _load_policies(self, bundle: Bundle | None) -> None:
         active = await self.policies.active()
@@ -106,6 +116,10 @@ class Runtime:
 
     async def apply_policies(self, bundle: Bundle, *, author: str) -> PolicyRevision:
         """Validate and activate ``bundle`` as a new revision; the old one stays on error."""
+        async with self._changes:
+            return await self._apply_policies(bundle, author)
+
+    async def _apply_policies(self, bundle: Bundle, author: str) -> PolicyRevision:
         try:
             revision, prepared = await self.policies.apply(bundle, author, _now())
         except PolicyValidationError as exc:
@@ -118,7 +132,7 @@ class Runtime:
         )
         self._prepared = prepared
         if self._view is not None:
-            await self.refresh()
+            await self._rebuild()
         return revision
 
     async def decide(self, request: DecisionRequest) -> Decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -213,3 +214,19 @@ async def test_openapi_documents_the_api(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     for path in ("/access/v1/evaluation", "/access/v1/evaluations", "/v1/agents", "/v1/policies"):
         assert path in paths
+
+
+async def test_agents_registered_concurrently_are_all_known(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    async def register(i: int) -> None:
+        agent = {
+            "id": f"spiffe://acme.example/agent/a{i}",
+            "display_name": f"agent {i}",
+            "owner": "ann@acme.example",
+            "team": "finance",
+        }
+        assert (await client.post("/v1/agents", json=agent, headers=ADMIN)).status_code == 201
+
+    await asyncio.gather(*(register(i) for i in range(12)))
+    assert len(runtime.view.registry.agents) == 12

@@ -30,9 +30,8 @@ class EntityGraph:
         for entity in entities:
             uid = entity["uid"]
             self._by_uid[(uid["type"], uid["id"])] = entity
-        self.handle = cedarpy.Entities.from_json_str(
-            orjson.dumps(list(self._by_uid.values())).decode()
-        )
+        text = orjson.dumps(list(self._by_uid.values())).decode()
+        self.handle = cedarpy.Entities.from_json_str(text, release_gil=True)
         self._cache: OrderedDict[bytes, cedarpy.Entities] = OrderedDict()
 
     def __contains__(self, uid: Uid) -> bool:

@@ -8,10 +8,15 @@ aiosqlite ~3.9 ms per batch, a writer thread ~4.5 ms, this inline connection ~1.
 13 entries — mostly the fsync that makes the batch durable. The loop is blocked for that
 millisecond once per batch, not once per decision. Reads still go through the async engine
 (:class:`SqlLedgerStore`); WAL lets them run beside the writer.
+
+The writer never waits for SQLite's lock on the event loop (``busy_timeout=0``): when another
+connection (a registry write through aiosqlite) holds it, the append yields and retries with
+a short backoff, so that connection can finish; after 5 s the append fails closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 
@@ -21,6 +26,9 @@ from warden.audit.chain import GENESIS_HASH
 from warden.audit.errors import LedgerConflict, LedgerUnavailable
 from warden.audit.models import LedgerEntry
 from warden.audit.store.sql import SqlLedgerStore, _to_row
+
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_BUSY_DEADLINE = 5.0  # seconds, as the other connections' busy_timeout
 
 _INSERT = (
     "INSERT INTO ledger (seq, entry_id, version, event_type, recorded_at, payload, prev_hash, hash)"
@@ -37,16 +45,31 @@ class SqliteLedgerStore(SqlLedgerStore):
         self._connection: sqlite3.Connection | None = None
 
     async def append_batch(self, rows: Sequence[LedgerEntry]) -> None:
-        if rows:
-            self._write(rows)
+        if not rows:
+            return
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + _BUSY_DEADLINE, 0.0005
+        while not self._write(rows):
+            # Another connection holds the write lock. Waiting inside SQLite would block the
+            # event loop that connection needs to finish, so yield and try again.
+            if loop.time() > deadline:
+                raise LedgerUnavailable("the ledger store stayed locked by another writer")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
     async def close(self) -> None:
         self._disconnect()
 
-    def _write(self, rows: Sequence[LedgerEntry]) -> None:
+    def _write(self, rows: Sequence[LedgerEntry]) -> bool:
+        """Write ``rows`` in one transaction; False when the write lock is taken."""
         try:
             connection = self._connect()
-            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in _BUSY:
+                    return False
+                raise
             try:
                 connection.executemany(_INSERT, [_to_row(row) for row in rows])
                 _check_extends(connection, rows[0])
@@ -54,6 +77,7 @@ class SqliteLedgerStore(SqlLedgerStore):
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+            return True
         except sqlite3.IntegrityError as exc:
             raise LedgerConflict(
                 f"entries `{rows[0].seq}`..`{rows[-1].seq}` were not written: "
@@ -66,7 +90,8 @@ class SqliteLedgerStore(SqlLedgerStore):
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             connection = sqlite3.connect(self._path, isolation_level=None)
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000"):
+            # busy_timeout=0: never wait for a lock on the event loop (append_batch retries).
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=0"):
                 connection.execute(f"PRAGMA {pragma}")
             self._connection = connection
         return self._connection

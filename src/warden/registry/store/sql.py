@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,15 +39,13 @@ class SqlRegistryStore:
 
     async def upsert_tool(self, tool: Tool) -> bool:
         row = _tool_row(tool)
+        created = await self.get_tool(tool.name) is None  # only labels the audit event
+        upsert = _insert_for(self._engine.dialect.name)(tools).values(**row)
+        changed = {k: v for k, v in row.items() if k not in ("name", "created_at")}
         async with self._engine.begin() as conn:
-            found = await conn.execute(select(tools.c.created_at).where(tools.c.name == tool.name))
-            existing = found.first()
-            if existing is None:
-                await conn.execute(insert(tools).values(**row))
-                return True
-            row["created_at"] = existing.created_at
-            await conn.execute(update(tools).where(tools.c.name == tool.name).values(**row))
-            return False
+            # One statement, no read-then-write: concurrent writers cannot deadlock on it.
+            await conn.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=changed))
+        return created
 
     async def get_tool(self, name: str) -> Tool | None:
         async with self._engine.connect() as conn:
@@ -117,3 +116,8 @@ def _tool(row: Any) -> Tool:
         created_at=datetime.fromisoformat(row["created_at"]),
         updated_at=datetime.fromisoformat(row["updated_at"]),
     )
+
+
+def _insert_for(dialect: str) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update`` on both backends."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
