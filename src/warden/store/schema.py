@@ -70,3 +70,68 @@ ledger = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# --- tokens (OAuth 2.1 authorization server, DPoP, SPIFFE) — migration 0002 -------------
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(2048), primary_key=True),  # an agent's SPIFFE ID, or random
+    Column("client_name", String(200), nullable=False),
+    Column("auth_method", String(40), nullable=False),  # private_key_jwt, client_secret_basic
+    Column("secret_hash", String(200), nullable=True),  # scrypt hash, never the secret
+    Column("jwks", Text, nullable=True),  # JSON JWKS for private_key_jwt
+    Column("metadata", Text, nullable=False),  # JSON: redirect_uris, grant_types, scope, ...
+    Column("agent_id", String(2048), nullable=True),  # the registry agent this client acts as
+    Column("created_at", String(40), nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(100), primary_key=True),
+    Column("use", String(20), nullable=False),  # oauth | jwt-svid | x509-ca
+    Column("alg", String(20), nullable=False),
+    Column("private_key", Text, nullable=False),  # PEM (PKCS#8); protect the database
+    Column("certificate", Text, nullable=True),  # PEM, for x509-ca
+    Column("created_at", String(40), nullable=False),
+    Column("retired_at", String(40), nullable=True),  # stops signing; still published
+    Column("publish_until", String(40), nullable=True),  # removed from JWKS after this
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("grant_id", String(64), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # access | refresh | txn
+    Column("client_id", String(2048), nullable=False),
+    Column("subject", String(2048), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("audience", Text, nullable=False),  # JSON array
+    Column("claims", Text, nullable=False),  # JSON: what introspection returns
+    Column("jkt", String(64), nullable=True),  # DPoP key thumbprint when bound
+    Column("token_hash", String(64), nullable=True, index=True),  # refresh tokens: sha256
+    Column("issued_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+    Column("replaced_by", String(64), nullable=True),  # refresh rotation
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(2048), nullable=False),
+    Column("details", Text, nullable=False),  # JSON: redirect_uri, challenge, scope, resource...
+    Column("grant_id", String(64), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("used_at", String(40), nullable=True),
+)
+
+replay_cache = Table(
+    "replay_cache",
+    metadata,
+    Column("key", String(200), primary_key=True),  # e.g. dpop:<jkt>:<htu-hash>:<jti>
+    Column("expires_at", BigInteger().with_variant(Integer, "sqlite"), nullable=False, index=True),
+)
