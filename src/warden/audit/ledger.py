@@ -34,11 +34,12 @@ from warden.audit.chain import (
     format_timestamp,
     hash_with_canonical_payload,
 )
-from warden.audit.errors import InvalidEntry, LedgerUnavailable
+from warden.audit.errors import InvalidEntry, LedgerConflict, LedgerUnavailable
 from warden.audit.models import LEDGER_VERSION, EventType, LedgerEntry
 from warden.audit.store import LedgerStore
 
 DEFAULT_MAX_BATCH: Final = 512
+_CONFLICT_RETRIES: Final = 3
 _MAX_ENTRY_ID_LENGTH: Final = 64  # warden.store.schema.ledger.entry_id
 
 
@@ -120,12 +121,22 @@ class Ledger:
         Raises :class:`InvalidPayload` / :class:`InvalidEntry` for a malformed append
         (nothing queued) and :class:`LedgerUnavailable` when the entry was not committed.
         """
-        pending = _prepare(event_type, payload, entry_id, recorded_at)
-        if self._writer is None or self._writer.done() or self._closing:
-            pending.done.cancel()
-            raise LedgerUnavailable("the ledger is not running")
-        self._queue.put_nowait(pending)
-        return await pending.done
+        entry_id = new_entry_id() if entry_id is None else entry_id
+        recorded_at = recorded_at or datetime.now(UTC)
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            pending = _prepare(event_type, payload, entry_id, recorded_at)
+            if self._writer is None or self._writer.done() or self._closing:
+                pending.done.cancel()
+                raise LedgerUnavailable("the ledger is not running")
+            self._queue.put_nowait(pending)
+            try:
+                return await pending.done
+            except LedgerConflict:
+                # Another writer advanced the chain; nothing of ours was written. The head
+                # is reloaded before the next batch, so chaining again is safe.
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _run(self) -> None:
         stop = False

@@ -119,19 +119,30 @@ async def test_the_head_is_reloaded_when_a_commit_succeeded_but_its_ack_was_lost
     assert (await verify(store)).ok
 
 
-async def test_a_second_writer_conflicts_instead_of_forking() -> None:
+async def test_a_second_writer_rechains_instead_of_forking() -> None:
     store = MemoryLedgerStore()
     first, second = Ledger(store), Ledger(store)
     await first.start()
-    await second.start()
+    await second.start()  # both start from an empty ledger
     await first.append(DENY, decision(1))
-    with pytest.raises(LedgerConflict):
-        await second.append(DENY, decision(2))
-    retried = await second.append(DENY, decision(2))
+    # `second` still believes the head is empty: its batch conflicts, is not written, and
+    # is chained again on the reloaded head.
+    entry = await second.append(DENY, decision(2))
     await first.close()
     await second.close()
-    assert retried.seq == 2
+    assert entry.seq == 2
     assert (await verify(store)).ok
+
+
+async def test_a_conflict_that_persists_is_reported() -> None:
+    store = MemoryLedgerStore()
+    ledger = Ledger(store)
+    await ledger.start()
+    await ledger.append(DENY, decision(1), entry_id="same-id")
+    with pytest.raises(LedgerConflict):
+        await ledger.append(DENY, decision(2), entry_id="same-id")
+    await ledger.close()
+    assert (await verify(store)).entries_checked == 1
 
 
 async def test_close_commits_what_is_queued_and_refuses_more() -> None:
