@@ -230,3 +230,20 @@ async def test_agents_registered_concurrently_are_all_known(
 
     await asyncio.gather(*(register(i) for i in range(12)))
     assert len(runtime.view.registry.agents) == 12
+
+
+async def test_a_batch_item_cedar_cannot_hold_names_its_index(client: httpx.AsyncClient) -> None:
+    await _setup_fleet(client)
+    body = {
+        "subject": {"type": "agent", "id": AP},
+        "action": {"name": "invoke"},
+        "evaluations": [
+            {"resource": {"type": "tool", "id": "ledger.read"}},
+            {"resource": {"type": "tool", "id": "ledger.read"}, "context": {"ratio": 0.123456}},
+        ],
+    }
+    results = (await client.post("/access/v1/evaluations", json=body)).json()["evaluations"]
+    assert results[0]["decision"] is True
+    error = results[1]["context"]["error"]
+    assert error["status"] == 400
+    assert error["message"].startswith("evaluations[1]: `context.ratio`")

@@ -51,7 +51,8 @@ def validate(
     if as_json:
         print_json({"valid": not problems, "problems": [p.to_dict() for p in problems]})
     elif not problems:
-        console.print(f"[green]ok[/]: {_files(bundle)} in `{folder}` are valid", highlight=False)
+        verb = "is" if len(bundle.policies) == 1 else "are"
+        console.print(f"[green]ok[/]: {_files(bundle)} in `{folder}` {verb} valid", highlight=False)
     else:
         print_problems(folder, problems)
     if problems:

@@ -262,7 +262,8 @@ async def _evaluate_item(
     try:
         return decision_response(await decide(_item_request(body, index, item)))
     except InvalidRequest as exc:  # from parsing, or a value the pipeline cannot hold
-        return error_result(400, exc.message)
+        where = "" if exc.field.startswith("evaluations[") else f"evaluations[{index}]: "
+        return error_result(400, where + exc.message)
     except Exception:
         # Fail closed: a pipeline fault on one item denies that item, and only that item.
         logger.exception("decision failed for evaluations[%d]", index)
