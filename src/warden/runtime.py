@@ -75,8 +75,12 @@ class Runtime:
         await asyncio.to_thread(migrate, url)
         runtime = cls(url, open_engine(url))
         await runtime.ledger.start()
-        await runtime._load_policies(load_bundle(Path(bundle)) if bundle else None)
-        await runtime.refresh()
+        try:
+            await runtime._load_policies(load_bundle(Path(bundle)) if bundle else None)
+            await runtime.refresh()
+        except BaseException:
+            await runtime.close()
+            raise
         return runtime
 
     async def close(self) -> None:
@@ -107,7 +111,7 @@ class Runtime:
     async def _load_policies(self, bundle: Bundle | None) -> None:
         active = await self.policies.active()
         if bundle is not None and (active is None or active.digest != bundle.digest):
-            await self.apply_policies(bundle, author="warden serve --bundle")
+            await self.apply_policies(bundle, author=f"bundle {bundle.source}")
             return
         if active is None:
             await self.apply_policies(_empty_bundle(), author="warden")

@@ -320,6 +320,19 @@ class LocalBackend:
         """Run ``work`` against the runtime (opened on first use) on the backend's loop."""
         return self._runner.run(self._with_runtime(work))
 
+    def change(self, work: Callable[[Runtime], Awaitable[T]]) -> T:
+        """Like :meth:`run`, for work that changes the store: refused while a server owns it
+        (the server would not see the change, and it is the ledger's writer)."""
+        from warden.store.lock import serving_url
+
+        server = serving_url(self._url.database_path) if self._url.database_path else None
+        if server is not None:
+            raise BackendError(
+                f"a warden server at {server} is using this store; "
+                f"send the change to it with --url {server} (or WARDEN_URL)"
+            )
+        return self.run(work)
+
     async def _with_runtime(self, work: Callable[[Runtime], Awaitable[T]]) -> T:
         if self._runtime is None:
             from warden.runtime import Runtime
@@ -332,7 +345,9 @@ class LocalBackend:
         return await work(self._runtime)
 
     def register_agent(self, spec: AgentSpec) -> Agent:
-        return self.run(lambda rt: rt.registry.register_agent(spec, actor=CLI_AUTHOR, now=_now()))
+        return self.change(
+            lambda rt: rt.registry.register_agent(spec, actor=CLI_AUTHOR, now=_now())
+        )
 
     def agents(self) -> list[Agent]:
         return self.run(lambda rt: rt.registry.agents())
@@ -341,7 +356,7 @@ class LocalBackend:
         return self.run(lambda rt: rt.registry.agent(agent_id))
 
     def register_tool(self, spec: ToolSpec) -> Tool:
-        return self.run(lambda rt: rt.registry.register_tool(spec, actor=CLI_AUTHOR, now=_now()))
+        return self.change(lambda rt: rt.registry.register_tool(spec, actor=CLI_AUTHOR, now=_now()))
 
     def tools(self) -> list[Tool]:
         return self.run(lambda rt: rt.registry.tools())
@@ -350,7 +365,9 @@ class LocalBackend:
         from warden.registry.mcp import tools_from_mcp
 
         specs = tools_from_mcp(document)
-        return [self.register_tool(spec) for spec in specs]
+        return self.change(
+            lambda rt: rt.registry.register_tools(specs, actor=CLI_AUTHOR, now=_now())
+        )
 
     def validate_policies(self, bundle: Bundle) -> list[PolicyProblem]:
         from warden.policy.engine import validate_bundle
@@ -358,7 +375,7 @@ class LocalBackend:
         return validate_bundle(bundle)  # pure: no need to open the store
 
     def apply_policies(self, bundle: Bundle) -> PolicyRevision:
-        return self.run(lambda rt: rt.apply_policies(bundle, author=CLI_AUTHOR))
+        return self.change(lambda rt: rt.apply_policies(bundle, author=CLI_AUTHOR))
 
     def revision(self, number: int | None = None) -> PolicyRevision | None:
         if number is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,18 +42,47 @@ def serve(
 async def _serve(host: str, port: int, bundle: Path | None, access_log: bool) -> None:
     from warden.runtime import Runtime
     from warden.server.app import create_app
+    from warden.store.db import parse_database_url
+    from warden.store.lock import hold_server_lock
 
-    runtime = await Runtime.open(bundle=bundle)
+    listener = _listen(host, port)  # before anything else: a taken port fails fast
+    try:
+        url = parse_database_url()
+        where = f"http://{host}:{port}"
+        lock = hold_server_lock(url.database_path, where) if url.database_path else None
+        runtime = await Runtime.open(url.raw, bundle=bundle)
+    except BaseException:
+        listener.close()
+        raise
     try:
         app = create_app(runtime, admin_token=load_or_create_admin_token())
         _banner(runtime, host, port)
-        config = uvicorn.Config(
-            app, host=host, port=port, access_log=access_log, log_level="warning"
-        )
+        config = uvicorn.Config(app, access_log=access_log, log_level="warning")
         freeze_startup_heap()
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(config).serve(sockets=[listener])
     finally:
         await runtime.close()
+        listener.close()
+        if lock is not None:
+            lock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    listener.listen(2048)
+    listener.setblocking(False)
+    return listener
+
+
+class ServeError(WardenError):
+    code = "cannot_serve"
 
 
 def _banner(runtime: Runtime, host: str, port: int) -> None:
