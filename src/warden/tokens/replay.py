@@ -29,10 +29,13 @@ class MemoryReplayCache:
 
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
+        self._purge_at = _PURGE_EVERY
 
     async def first_use(self, key: str, expires_at: int, now: int) -> bool:
-        if len(self._seen) > _PURGE_EVERY:
+        if len(self._seen) >= self._purge_at:
             self._seen = {k: e for k, e in self._seen.items() if e > now}
+            # Amortised: with many live keys, purging on every call would cost O(n) each.
+            self._purge_at = max(_PURGE_EVERY, 2 * len(self._seen))
         if self._seen.get(key, 0) > now:
             return False
         self._seen[key] = expires_at
