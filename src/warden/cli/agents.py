@@ -7,11 +7,13 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from warden.cli.backend import JSON_HELP, URL_HELP, connect, spec_problem
+from warden.cli.credentials import credentials_app
 from warden.cli.output import console, fail, print_json
 from warden.registry.models import Agent, AgentStatus, RiskTier
 from warden.registry.specs import AgentSpec
 
 agents_app = typer.Typer(help="Register, list and show agents.", no_args_is_help=True)
+agents_app.add_typer(credentials_app, name="credentials")
 
 _OPTIONS = {
     "id": "--id",
