@@ -157,6 +157,13 @@ def delegate(
     )
 
 
+def bounded_ttl(subject: Mapping[str, Any], *, now: int, ttl: int) -> int:
+    """Seconds a token exchanged from ``subject`` lives: ``ttl``, but never past the subject
+    token's ``exp`` (so a chain of exchanges cannot outlive the delegator's grant)."""
+    exp = subject.get("exp")
+    return min(ttl, exp - now) if isinstance(exp, int) else ttl
+
+
 def current_actor(claims: Mapping[str, Any]) -> str | None:
     """The party acting now (the outermost ``act.sub``) — the only actor a decision may use."""
     act = claims.get("act")

@@ -111,13 +111,6 @@ def replacement_claims(
     return claims | _chain_of(presented)
 
 
-def txn_lifetime(subject: Mapping[str, Any], *, now: int, ttl: int) -> int:
-    """Seconds the new token lives: ``ttl``, but never past the subject token's ``exp`` (so a
-    chain of replacements cannot keep a transaction alive forever)."""
-    exp = subject.get("exp")
-    return min(ttl, exp - now) if isinstance(exp, int) else ttl
-
-
 async def verify_txn_token(token: str, ctx: TokenContext, trust_domain: str) -> Mapping[str, Any]:
     """A receiving workload's checks: signature and ``typ`` by a Warden key, ``aud`` names
     ``trust_domain``, not expired, and every REQUIRED claim present. Raises ``InvalidToken``."""

@@ -17,12 +17,11 @@ from warden.tokens.models import (
     TXN_TOKEN_TYPE,
     TokenRequest,
 )
-from warden.tokens.rfc8693 import ExchangeRequest
+from warden.tokens.rfc8693 import ExchangeRequest, bounded_ttl
 from warden.tokens.txn_tokens import (
     TxnRequest,
     replacement_claims,
     txn_claims,
-    txn_lifetime,
 )
 
 DOMAIN = "warden.local"
@@ -135,8 +134,8 @@ def test_the_delegation_chain_travels_in_the_transaction_token() -> None:
 
 
 def test_lifetime_never_outlasts_the_subject_token() -> None:
-    assert txn_lifetime({"exp": NOW + 60}, now=NOW, ttl=300) == 60
-    assert txn_lifetime({"exp": NOW + 6000}, now=NOW, ttl=300) == 300
+    assert bounded_ttl({"exp": NOW + 60}, now=NOW, ttl=300) == 60
+    assert bounded_ttl({"exp": NOW + 6000}, now=NOW, ttl=300) == 300
 
 
 # -- replacement ---------------------------------------------------------------------------
