@@ -69,14 +69,14 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-# --- algorithms (RFC 7518 §3, RFC 8037 §3.1) -------------------------------------------------
+# --- algorithms (RFC 7518 §3, RFC 8037 §3.1, RFC 9864 §2.2) ----------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class _Alg:
     kty: str
     hash: type[hashes.HashAlgorithm] | None = None
-    curve: str | None = None  # JWK crv for EC
+    curve: str | None = None  # the JWK `crv` the algorithm requires
     sig_len: int = 0  # raw r||s length for ECDSA
     pss: bool = False
 
@@ -91,7 +91,9 @@ _ALGS: Mapping[str, _Alg] = {
     "PS256": _Alg("RSA", hashes.SHA256, pss=True),
     "PS384": _Alg("RSA", hashes.SHA384, pss=True),
     "PS512": _Alg("RSA", hashes.SHA512, pss=True),
-    "EdDSA": _Alg("OKP"),
+    "EdDSA": _Alg("OKP"),  # RFC 8037; RFC 9864 deprecates it for the two below
+    "Ed25519": _Alg("OKP", curve="Ed25519"),  # RFC 9864 §2.2
+    "Ed448": _Alg("OKP", curve="Ed448"),
 }
 SUPPORTED_ALGS = tuple(_ALGS)
 
