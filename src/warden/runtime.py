@@ -37,6 +37,9 @@ from warden.registry.entities import RegistrySnapshot
 from warden.registry.service import RegistryService
 from warden.registry.store.sql import SqlRegistryStore
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
+from warden.tokens.service import AuthorizationServer
+from warden.tokens.settings import TokenSettings
+from warden.tokens.svid import SvidAuthority
 
 log = logging.getLogger("warden")
 
@@ -46,9 +49,12 @@ _EMPTY_BUNDLE_SOURCE = "warden:empty"
 class Runtime:
     """Everything a decision needs, wired once. Create with :meth:`open`."""
 
-    def __init__(self, url: DatabaseURL, engine: AsyncEngine) -> None:
+    def __init__(
+        self, url: DatabaseURL, engine: AsyncEngine, token_settings: TokenSettings | None = None
+    ) -> None:
         self.url = url
         self._engine = engine
+        self.token_settings = token_settings or TokenSettings.from_env()
         self.ledger_store: SqlLedgerStore = (
             SqliteLedgerStore(engine, url.database_path)
             if url.database_path
@@ -65,19 +71,29 @@ class Runtime:
         # Serialises view rebuilds and policy swaps: the last rebuild to finish must be one
         # that read the registry after the last write, or a new agent could stay unknown.
         self._changes = asyncio.Lock()
+        self._tokens: AuthorizationServer | None = None
+        self._svids: SvidAuthority | None = None
 
     @classmethod
     async def open(
-        cls, database_url: str | None = None, *, bundle: Path | str | None = None
+        cls,
+        database_url: str | None = None,
+        *,
+        bundle: Path | str | None = None,
+        token_settings: TokenSettings | None = None,
     ) -> Runtime:
-        """Open (and migrate) the store; apply ``bundle`` when it differs from the active one."""
+        """Open (and migrate) the store; apply ``bundle`` when it differs from the active one.
+
+        ``token_settings`` configure the authorization server (default: from the environment,
+        ``WARDEN_ISSUER``)."""
         url = parse_database_url(database_url)
         await asyncio.to_thread(migrate, url)
-        runtime = cls(url, open_engine(url))
+        runtime = cls(url, open_engine(url), token_settings)
         await runtime.ledger.start()
         try:
             await runtime._load_policies(load_bundle(Path(bundle)) if bundle else None)
             await runtime.refresh()
+            await runtime._open_tokens()
         except BaseException:
             await runtime.close()
             raise
@@ -88,6 +104,43 @@ class Runtime:
         if isinstance(self.ledger_store, SqliteLedgerStore):
             await self.ledger_store.close()
         await self._engine.dispose()
+
+    async def _open_tokens(self) -> None:
+        now = _now()
+        settings = self.token_settings
+        self._svids = await SvidAuthority.open(
+            self._engine, settings.trust_domain, now, issuer=settings.issuer
+        )
+        self._tokens = await AuthorizationServer.open(
+            self._engine,
+            settings,
+            agents=_RegistryDirectory(self),
+            registry=self.registry,
+            now=now,
+            svids=self._svids,
+        )
+
+    @property
+    def tokens(self) -> AuthorizationServer:
+        """The OAuth 2.1 authorization server (token endpoint, introspection, keys...)."""
+        if self._tokens is None:
+            raise RuntimeError("runtime is not open")
+        return self._tokens
+
+    @property
+    def svids(self) -> SvidAuthority:
+        """Warden as the SPIFFE issuer of its trust domain."""
+        if self._svids is None:
+            raise RuntimeError("runtime is not open")
+        return self._svids
+
+    async def verify_access_token(
+        self, token: str, *, audience: str | None = None
+    ) -> Mapping[str, Any]:
+        """Claims of a valid access token Warden issued (signature, ``typ``, ``iss``, times,
+        not revoked, its agents still active, and ``aud`` when given); raises
+        :class:`warden.tokens.errors.InvalidToken`. For Warden's own protected endpoints."""
+        return await self.tokens.verify_access_token(token, _now(), audience=audience)
 
     @property
     def view(self) -> DecisionView:
@@ -167,6 +220,18 @@ class Runtime:
             await self.ledger.append(EventType.AGENT_SIGHTING_UNKNOWN, payload)
         except LedgerUnavailable:
             log.error("ledger unavailable; shadow agent sighting not recorded")
+
+
+class _RegistryDirectory:
+    """The registry as the authorization server sees it: the current snapshot's statuses
+    (rebuilt after every registry write, so a suspension takes effect at once)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def agent_status(self, agent_id: str) -> str | None:
+        agent = self._runtime.view.registry.agents.get(agent_id)
+        return None if agent is None else agent.status.value
 
 
 class _LedgerSink:

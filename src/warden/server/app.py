@@ -1,8 +1,10 @@
-"""The HTTP application: AuthZEN, the admin API under ``/v1``, ``/openapi.json``."""
+"""The HTTP application: AuthZEN, the OAuth 2.1 authorization server, the admin API under
+``/v1``, ``/openapi.json``."""
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +21,7 @@ from warden.registry.api import registry_error_response, registry_router
 from warden.registry.errors import RegistryError
 from warden.runtime import Runtime
 from warden.server.auth import AdminAuth
+from warden.tokens.api import keys_router, oauth_router
 
 log = logging.getLogger("warden.http")
 
@@ -39,6 +42,9 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(registry_router(runtime.registry, admin))
     app.include_router(policy_router(runtime.policies, apply, admin))
     app.include_router(audit_router(runtime.ledger_store, admin))
+    registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
+    app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
+    app.include_router(keys_router(runtime.tokens, admin))
 
     @app.get("/healthz", tags=["health"], summary="Liveness and the active policy revision")
     async def healthz() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The token service: what every grant handler is given (see ``grants/``).
+"""The token service: what every grant handler is given (see ``grants/``), and the
+authorization server that wires keys, stores, client authentication, DPoP and the grants.
 
 ``TokenContext`` bundles the request's clock with the services a grant needs, each behind a
 protocol so grant handlers are testable with real stores and keys but no HTTP.
@@ -6,14 +7,29 @@ protocol so grant handlers are testable with real stores and keys but no HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from warden.tokens.models import Client
-from warden.tokens.replay import ReplayCache
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from warden.registry.service import RegistryService
+from warden.tokens import rfc7009, rfc8414, rfc9068
+from warden.tokens.clients import ClientAuthenticator, presented_credentials
+from warden.tokens.endpoint import Form, TokenEndpoint
+from warden.tokens.errors import InvalidClient, InvalidRequest, InvalidToken
+from warden.tokens.grants import handlers
+from warden.tokens.keys import KeyRing
+from warden.tokens.minter import Minter, TokenIssuer
+from warden.tokens.models import Client, TokenResponse
+from warden.tokens.replay import ReplayCache, SqlReplayCache
+from warden.tokens.rfc7523 import AssertionVerifier, SvidVerifier
+from warden.tokens.rfc7591 import Registration
+from warden.tokens.rfc7662 import Introspection
+from warden.tokens.rfc9449 import DpopNonces, DpopVerifier
 from warden.tokens.settings import TokenSettings
+from warden.tokens.store.sql import SqlClientStore, SqlKeyStore, SqlTokenStore
 
 
 class TokenMinter(Protocol):
@@ -70,3 +86,148 @@ class TokenContext:
     tokens: TokenMinter
     agents: AgentDirectory
     replay: ReplayCache
+
+
+class AuthorizationServer:
+    """Warden's OAuth 2.1 authorization server, wired over one database.
+
+    Create with :meth:`open`. Every method takes the request's clock ``now``; the HTTP routes
+    are in ``api.py``.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: TokenSettings,
+        *,
+        agents: AgentDirectory,
+        registry: RegistryService,
+        svids: SvidVerifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.agents = agents
+        self.clients = SqlClientStore(engine)
+        self.token_store = SqlTokenStore(engine)
+        self.keys = KeyRing(SqlKeyStore(engine), max_token_lifetime=settings.max_token_lifetime)
+        self.replay = SqlReplayCache(engine)
+        self.dpop = DpopVerifier(self.replay, DpopNonces(), max_age=settings.dpop_proof_max_age)
+        self._issuer = TokenIssuer(settings, self.keys, self.token_store)
+        self._authenticator = ClientAuthenticator(self.clients, self._assertions(svids))
+        self.endpoint = TokenEndpoint(
+            url=settings.endpoint(rfc8414.TOKEN_PATH),
+            clients=self._authenticator,
+            dpop=self.dpop,
+            grants=handlers(engine),
+            require_nonce=settings.dpop_nonce_required,
+        )
+        self._introspection = Introspection(self.clients, agents)
+        self._registration = Registration(
+            self.clients,
+            registry,
+            trust_domain=settings.trust_domain,
+            grant_types=self.endpoint.grant_types,
+        )
+
+    def _assertions(self, svids: SvidVerifier | None) -> AssertionVerifier:
+        return AssertionVerifier(
+            audiences=(self.settings.endpoint(rfc8414.TOKEN_PATH), self.settings.issuer),
+            replay=self.replay,
+            leeway=self.settings.leeway,
+            max_lifetime=self.settings.client_assertion_max_lifetime,
+            svids=svids,
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        engine: AsyncEngine,
+        settings: TokenSettings,
+        *,
+        agents: AgentDirectory,
+        registry: RegistryService,
+        now: datetime,
+        svids: SvidVerifier | None = None,
+    ) -> AuthorizationServer:
+        server = cls(engine, settings, agents=agents, registry=registry, svids=svids)
+        await server.keys.load(now)
+        return server
+
+    def context(self, now: datetime) -> TokenContext:
+        """What a grant handler is given for a request at ``now``."""
+        return TokenContext(self.settings, now, self._issuer.at(now), self.agents, self.replay)
+
+    def minter(self, now: datetime) -> Minter:
+        return self._issuer.at(now)
+
+    def metadata(self) -> dict[str, Any]:
+        """RFC 8414 metadata for the configured issuer."""
+        return rfc8414.metadata(
+            self.settings.issuer,
+            grant_types=self.endpoint.grant_types,
+            dpop_algs=self.dpop.algs,
+            authorization_details_types=self.settings.authorization_details_types,
+        )
+
+    def jwks(self, now: datetime) -> dict[str, Any]:
+        return self.keys.jwks(now)
+
+    async def token(
+        self, form: Form, *, authorization: str | None, dpop: Sequence[str], now: datetime
+    ) -> TokenResponse:
+        """``POST /oauth2/token``."""
+        ctx = self.context(now)
+        return await self.endpoint.handle(
+            form, authorization=authorization, dpop_headers=dpop, ctx=ctx
+        )
+
+    async def authenticate(
+        self, form: Form, *, authorization: str | None, now: datetime, public_ok: bool
+    ) -> Client:
+        """The client a request to introspection or revocation authenticates as."""
+        client = await self._authenticator.authenticate(
+            presented_credentials(authorization, form.params), now
+        )
+        if client.is_public and not public_ok:
+            raise InvalidClient("a public client may not call this endpoint")
+        return client
+
+    async def introspect(
+        self, form: Form, *, authorization: str | None, now: datetime
+    ) -> Mapping[str, Any]:
+        """``POST /oauth2/introspect`` (RFC 7662)."""
+        client = await self.authenticate(
+            form, authorization=authorization, now=now, public_ok=False
+        )
+        token = _token_param(form)
+        hint = form.params.get("token_type_hint")
+        return await self._introspection.introspect(token, hint, client, self.minter(now))
+
+    async def revoke(self, form: Form, *, authorization: str | None, now: datetime) -> None:
+        """``POST /oauth2/revoke`` (RFC 7009)."""
+        client = await self.authenticate(form, authorization=authorization, now=now, public_ok=True)
+        hint = form.params.get("token_type_hint")
+        await rfc7009.revoke(_token_param(form), hint, client, self.minter(now), self.token_store)
+
+    async def register(self, metadata: Any, now: datetime) -> dict[str, Any]:
+        """``POST /oauth2/register`` (RFC 7591), after the initial access token was checked."""
+        return await self._registration.register(metadata, now)
+
+    async def verify_access_token(
+        self, token: str, now: datetime, *, audience: str | None = None
+    ) -> Mapping[str, Any]:
+        """The claims of a valid, unrevoked access token of Warden's whose agents are still
+        active, optionally for ``audience``; raises ``InvalidToken``. For resource servers."""
+        claims = await self.minter(now).verify(token)
+        if audience is not None and audience not in rfc9068.audiences(claims):
+            raise InvalidToken(f"the token is not meant for `{audience}`")
+        record = await self.token_store.get_token(str(claims["jti"]))
+        if record is None or not await self._introspection.agents_active(record):
+            raise InvalidToken("the token's agent is not active")
+        return claims
+
+
+def _token_param(form: Form) -> str:
+    token = form.params.get("token")
+    if token is None:
+        raise InvalidRequest("`token` is required")
+    return token

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
+
+DEFAULT_ISSUER = "http://127.0.0.1:8700"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +19,23 @@ class TokenSettings:
     trust_domain: str = "warden.local"  # SPIFFE trust domain; Txn-Token audience
     dpop_nonce_required: bool = False
     dpop_proof_max_age: int = 300  # RFC 9449 §11.1 acceptance window for `iat`
+    leeway: int = 30  # clock skew allowed on `exp`/`nbf`/`iat` of tokens and assertions
+    client_assertion_max_lifetime: int = 3600  # RFC 7523 §3: reject far-future `exp`
+    authorization_details_types: tuple[str, ...] = ()  # RFC 9396 §10, advertised in metadata
+
+    @classmethod
+    def from_env(cls, issuer: str | None = None) -> TokenSettings:
+        """``issuer`` or ``WARDEN_ISSUER`` (the public base URL), else the local default."""
+        chosen = issuer or os.environ.get("WARDEN_ISSUER") or DEFAULT_ISSUER
+        settings = cls(issuer=chosen.rstrip("/"))
+        domain = os.environ.get("WARDEN_TRUST_DOMAIN")
+        return replace(settings, trust_domain=domain) if domain else settings
+
+    @property
+    def max_token_lifetime(self) -> int:
+        """The longest any JWT Warden signs lives: how long a retired key stays published."""
+        return max(self.access_token_ttl, self.txn_token_ttl) + self.leeway
+
+    def endpoint(self, path: str) -> str:
+        """The absolute URL of one of Warden's endpoints (``path`` starts with ``/``)."""
+        return self.issuer + path

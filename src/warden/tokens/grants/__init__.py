@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from warden.tokens.models import Client, TokenRequest, TokenResponse
 
 if TYPE_CHECKING:
@@ -22,3 +24,22 @@ class GrantHandler(Protocol):
     async def exchange(
         self, request: TokenRequest, client: Client, ctx: TokenContext
     ) -> TokenResponse: ...
+
+
+def handlers(engine: AsyncEngine) -> dict[str, GrantHandler]:
+    """Every grant the token endpoint serves, by ``grant_type`` (one line per grant module).
+
+    Imported here, not at the top, because grant modules import the token service.
+    """
+    from warden.tokens.codes import CodeStore
+    from warden.tokens.grants.authorization_code import AuthorizationCodeGrant
+    from warden.tokens.grants.client_credentials import ClientCredentialsGrant
+    from warden.tokens.grants.refresh_token import RefreshTokenGrant
+    from warden.tokens.refresh import RefreshTokens
+
+    found: list[GrantHandler] = [
+        ClientCredentialsGrant(),
+        AuthorizationCodeGrant(CodeStore(engine)),
+        RefreshTokenGrant(RefreshTokens(engine)),
+    ]
+    return {handler.grant_type: handler for handler in found}
