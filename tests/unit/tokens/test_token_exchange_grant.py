@@ -22,6 +22,7 @@ from warden.tokens.keys import KeyRing
 from warden.tokens.minter import TokenIssuer
 from warden.tokens.models import (
     ACCESS_TOKEN_TYPE,
+    JWT_TOKEN_TYPE,
     REFRESH_TOKEN_TYPE,
     TOKEN_EXCHANGE_GRANT,
     TXN_TOKEN_TYPE,
@@ -35,6 +36,7 @@ from warden.tokens.rfc8693 import SELF_SIGNED_TOKEN_TYPE, actor_chain
 from warden.tokens.service import TokenContext
 from warden.tokens.settings import TokenSettings
 from warden.tokens.store.sql import SqlKeyStore, SqlTokenStore
+from warden.tokens.svid import SvidAuthority
 from warden.tokens.txn_tokens import verify_txn_token
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -415,3 +417,22 @@ async def test_a_self_signed_subject_from_a_client_with_keys(authority: Authorit
     assert response.expires_in == 60
     with refused("invalid_request"):  # signed by a key the client never registered
         await authority.grant.exchange(request, client_of("a1"), authority.ctx())
+
+
+# -- a JWT-SVID as the actor token -------------------------------------------------------
+
+
+async def test_a_jwt_svid_can_be_the_actor_token(authority: Authority) -> None:
+    svids = await SvidAuthority.open(authority.engine, DOMAIN, T0)
+    authority.grant = TokenExchangeGrant(svids)
+    subject = await authority.own_token("root")
+    svid = svids.mint_jwt_svid(AGENTS["a1"], [SETTINGS.issuer], T0)
+    response = await authority.exchange(
+        "a1", subject_token=subject, actor_token=svid, actor_token_type=JWT_TOKEN_TYPE
+    )
+    assert (await authority.claims(response.access_token))["act"] == {"sub": AGENTS["a1"]}
+    elsewhere = svids.mint_jwt_svid(AGENTS["a1"], ["https://other.example"], T0)
+    with refused("invalid_request"):
+        await authority.exchange(
+            "a1", subject_token=subject, actor_token=elsewhere, actor_token_type=JWT_TOKEN_TYPE
+        )

@@ -35,11 +35,13 @@ def handlers(engine: AsyncEngine) -> dict[str, GrantHandler]:
     from warden.tokens.grants.authorization_code import AuthorizationCodeGrant
     from warden.tokens.grants.client_credentials import ClientCredentialsGrant
     from warden.tokens.grants.refresh_token import RefreshTokenGrant
+    from warden.tokens.grants.token_exchange import TokenExchangeGrant
     from warden.tokens.refresh import RefreshTokens
 
     found: list[GrantHandler] = [
         ClientCredentialsGrant(),
         AuthorizationCodeGrant(CodeStore(engine)),
         RefreshTokenGrant(RefreshTokens(engine)),
+        TokenExchangeGrant(),
     ]
     return {handler.grant_type: handler for handler in found}
