@@ -18,10 +18,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.tokens.authorize import (
     CONSENT_COOKIE,
@@ -34,6 +36,10 @@ from warden.tokens.authorize import (
     PersonSignIn,
     Redirect,
 )
+from warden.tokens.codes import CodeStore
+
+if TYPE_CHECKING:
+    from warden.tokens.service import AuthorizationServer
 
 MAX_FORM_BYTES = 64 * 1024
 PATH = "/oauth2/authorize"
@@ -43,6 +49,27 @@ def sign_in_from_env(admin_token: str) -> PersonSignIn:
     """The development stand-in for a login: ``WARDEN_DEV_USER`` when set, else the admin
     token vouches for the person named in the form."""
     return PersonSignIn(admin_token=admin_token, dev_user=os.environ.get("WARDEN_DEV_USER") or None)
+
+
+def authorization_routes(
+    server: AuthorizationServer,
+    engine: AsyncEngine,
+    *,
+    admin_token: str,
+    clock: Callable[[], datetime] | None = None,
+) -> APIRouter:
+    """``/oauth2/authorize`` over the authorization server's clients, replay cache and agent
+    directory, with codes in ``engine``'s store and the development sign-in from the
+    environment (:func:`sign_in_from_env`)."""
+    endpoint = AuthorizationEndpoint(
+        settings=server.settings,
+        clients=server.clients,
+        codes=CodeStore(engine),
+        replay=server.replay,
+        sign_in=sign_in_from_env(admin_token),
+        agents=server.agents,
+    )
+    return authorize_router(endpoint, clock=clock)
 
 
 def authorize_router(
