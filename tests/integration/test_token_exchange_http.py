@@ -200,3 +200,19 @@ async def test_a_transaction_token_for_another_audience_is_invalid_target(fleet:
         scope="invoices:pay",
     )
     assert error_of(response) == "invalid_target"
+
+
+async def test_metadata_advertises_token_exchange(http: httpx.AsyncClient) -> None:
+    metadata = (await http.get("/.well-known/oauth-authorization-server")).json()
+    assert TOKEN_EXCHANGE_GRANT in metadata["grant_types_supported"]
+
+
+@pytest.mark.parametrize("junk", ["x", "a.b.c", "e" * 20_000, "eyJhbGciOiJub25lIn0.e30."])
+async def test_junk_subject_tokens_are_400_never_500(fleet: Fleet, junk: str) -> None:
+    response = await fleet.token(
+        "a1",
+        grant_type=TOKEN_EXCHANGE_GRANT,
+        subject_token=junk,
+        subject_token_type=ACCESS_TOKEN_TYPE,
+    )
+    assert error_of(response) == "invalid_request"

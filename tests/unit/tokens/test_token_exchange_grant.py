@@ -4,6 +4,8 @@ PostgreSQL): delegation chains, who may exchange, DPoP binding, Transaction Toke
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 from joserfc import jws, jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, OctKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.store.db import migrate, open_engine, parse_database_url
@@ -436,3 +438,69 @@ async def test_a_jwt_svid_can_be_the_actor_token(authority: Authority) -> None:
         await authority.exchange(
             "a1", subject_token=subject, actor_token=elsewhere, actor_token_type=JWT_TOKEN_TYPE
         )
+
+
+# -- bad input: each is the spec's error code, never a crash -----------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unsigned(claims: Mapping[str, Any]) -> str:
+    header = _b64(json.dumps({"alg": "none", "typ": "at+jwt"}).encode())
+    return f"{header}.{_b64(json.dumps(claims).encode())}."
+
+
+def _claims(**more: Any) -> dict[str, Any]:
+    now = int(T0.timestamp())
+    base = {"iss": SETTINGS.issuer, "sub": AGENTS["root"], "aud": API, "scope": "invoices:read"}
+    return base | {"iat": now, "exp": now + 600, "jti": "j-1", "client_id": "root-app"} | more
+
+
+BAD_TOKENS: dict[str, Any] = {
+    "malformed": lambda: "%%%.%%%.%%%",
+    "oversized": lambda: "e" * 40_000 + ".e.e",
+    "alg none": lambda: _unsigned(_claims()),
+    "hmac": lambda: jwt.encode(
+        {"alg": "HS256", "typ": "at+jwt"}, _claims(), OctKey.generate_key(256)
+    ),
+    "foreign key": lambda: jwt.encode(
+        {"alg": "ES256", "typ": "at+jwt"}, _claims(), ECKey.generate_key("P-256")
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_TOKENS))
+@pytest.mark.parametrize("role", ["subject", "actor"])
+async def test_bad_tokens_are_invalid_request(authority: Authority, bad: str, role: str) -> None:
+    token = BAD_TOKENS[bad]()
+    subject = token if role == "subject" else await authority.own_token("root")
+    actor = token if role == "actor" else await authority.own_token("a1")
+    with refused("invalid_request"):
+        await authority.exchange(
+            "a1", subject_token=subject, actor_token=actor, actor_token_type=ACCESS_TOKEN_TYPE
+        )
+
+
+@pytest.mark.parametrize(
+    ("when", "why"),
+    [(timedelta(hours=1), "expired"), (timedelta(minutes=-10), "not yet valid")],
+)
+async def test_expired_and_not_yet_valid_subjects_are_invalid_request(
+    authority: Authority, when: timedelta, why: str
+) -> None:
+    subject = await authority.own_token("root")
+    with refused("invalid_request"):
+        await authority.exchange("root", now=T0 + when, subject_token=subject)
+
+
+async def test_a_foreign_issuer_is_invalid_request(authority: Authority) -> None:
+    foreign = TokenIssuer(
+        TokenSettings(issuer="https://evil.example"), authority.issuer.keys, authority.issuer.store
+    )
+    token, _ = await foreign.at(T0).mint(
+        _claims(), kind="access", client=client_of("root"), grant_id="g-x", ttl=600
+    )
+    with refused("invalid_request"):
+        await authority.exchange("root", subject_token=token)
