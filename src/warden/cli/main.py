@@ -20,7 +20,7 @@ def _register_subcommands() -> None:
     # Sub-apps are optional while they are being built; each lives in its own module.
     import importlib
 
-    for name in ("agents", "tools", "policy", "audit", "demo"):
+    for name in ("agents", "tools", "policy", "audit", "demo", "keys"):
         try:
             module = importlib.import_module(f"warden.cli.{name}")
         except ModuleNotFoundError as exc:
