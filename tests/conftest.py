@@ -9,13 +9,23 @@ missing service cannot pass silently.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
+
+from warden.runtime import Runtime
+from warden.server.app import create_app
+from warden.tokens.settings import TokenSettings
 
 PG_ADMIN_URL = os.environ.get(
     "WARDEN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -61,3 +71,76 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'warden.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+class LiveServer:
+    """A real Warden server (uvicorn on a free loopback port) on its own event loop in a
+    background thread, over a real store; ``call`` runs a coroutine on the server's loop."""
+
+    def __init__(self, database: str, issuer_port: int, admin_token: str, **settings: Any) -> None:
+        self.url = f"http://127.0.0.1:{issuer_port}"
+        self._database = database
+        self._port = issuer_port
+        self._admin_token = admin_token
+        self._settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.runtime: Runtime | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),))
+
+    async def _run(self) -> None:
+        settings = TokenSettings(issuer=self.url, **self._settings)
+        self.runtime = await Runtime.open(self._database, token_settings=settings)
+        app = create_app(self.runtime, admin_token=self._admin_token)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self._port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        try:
+            await self._server.serve()
+        finally:
+            await self.runtime.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # readiness poll, bounded
+            if self._server is not None and self._server.started:
+                return
+            if not self._thread.is_alive():
+                break
+            time.sleep(0.05)
+        raise RuntimeError("the server did not start")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(20)
+        self.loop.close()
+
+    def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(20)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start a :class:`LiveServer` with ``live_server(admin_token, **token_settings)``;
+    stopped at the end of the test."""
+    started: list[LiveServer] = []
+
+    def start(admin_token: str, **settings: Any) -> LiveServer:
+        server = LiveServer(
+            f"sqlite:///{tmp_path / f'live{len(started)}.db'}", free_port(), admin_token, **settings
+        )
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

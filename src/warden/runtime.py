@@ -34,6 +34,7 @@ from warden.policy.models import Bundle, PolicyRevision
 from warden.policy.service import PolicyService
 from warden.policy.store.sql import SqlPolicyStore
 from warden.registry.entities import RegistrySnapshot
+from warden.registry.models import AgentStatus
 from warden.registry.service import RegistryService
 from warden.registry.store.sql import SqlRegistryStore
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
@@ -141,6 +142,19 @@ class Runtime:
         not revoked, its agents still active, and ``aud`` when given); raises
         :class:`warden.tokens.errors.InvalidToken`. For Warden's own protected endpoints."""
         return await self.tokens.verify_access_token(token, _now(), audience=audience)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The store's engine, for components that keep their own tables (codes, SVID keys)."""
+        return self._engine
+
+    def agent_is_active(self, agent_id: str) -> bool:
+        agent = self.view.registry.agents.get(agent_id)
+        return agent is not None and agent.status is AgentStatus.ACTIVE
+
+    async def record_credential_issued(self, event: Mapping[str, Any]) -> None:
+        """Audit an SVID issued to an agent (what and until when; never the key or token)."""
+        await self.ledger.append(EventType.AGENT_CREDENTIAL_ISSUED, event)
 
     @property
     def view(self) -> DecisionView:

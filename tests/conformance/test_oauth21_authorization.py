@@ -18,7 +18,6 @@ import pytest
 
 from warden.runtime import Runtime
 from warden.server.app import create_app
-from warden.tokens.authorize_api import authorization_routes
 from warden.tokens.errors import InvalidToken
 from warden.tokens.settings import TokenSettings
 
@@ -43,10 +42,6 @@ async def server(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     monkeypatch.setenv("WARDEN_DEV_USER", PERSON)
     runtime = await Runtime.open(sqlite_url, token_settings=TokenSettings(issuer=ISSUER))
     app = create_app(runtime, admin_token=ADMIN_TOKEN)
-    if not any(getattr(r, "path", None) == "/oauth2/authorize" for r in app.routes):
-        app.include_router(
-            authorization_routes(runtime.tokens, runtime._engine, admin_token=ADMIN_TOKEN)
-        )
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:

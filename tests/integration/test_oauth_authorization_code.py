@@ -10,15 +10,10 @@ person until OIDC login exists); Authlib redeems the code from the redirect, ref
 
 from __future__ import annotations
 
-import asyncio
 import html.parser
-import socket
-import threading
-import time
 import warnings
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,15 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 import authlib.deprecate  # noqa: F401
 import httpx
 import pytest
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from warden.runtime import Runtime
-from warden.server.app import create_app
-from warden.tokens.authorize_api import authorization_routes
+from conftest import LiveServer, free_port
 from warden.tokens.errors import InvalidToken
-from warden.tokens.settings import TokenSettings
 
 with warnings.catch_warnings():  # Authlib 1.9 announces its move to httpx2 on import
     warnings.simplefilter("ignore")
@@ -48,72 +39,12 @@ PERSON = "ann@acme.example"
 API = "https://api.acme.example/invoices"
 
 
-class Server:
-    """A Warden server on its own event loop in a background thread."""
-
-    def __init__(self, database: str, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self._database = database
-        self._port = port
-        self.loop = asyncio.new_event_loop()
-        self.runtime: Runtime | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),))
-
-    async def _run(self) -> None:
-        settings = TokenSettings(issuer=self.url, trust_domain="acme.example")
-        self.runtime = await Runtime.open(self._database, token_settings=settings)
-        app = create_app(self.runtime, admin_token=ADMIN_TOKEN)
-        if not any(getattr(r, "path", None) == "/oauth2/authorize" for r in app.routes):
-            # until create_app includes the authorization endpoint itself
-            app.include_router(
-                authorization_routes(
-                    self.runtime.tokens, self.runtime._engine, admin_token=ADMIN_TOKEN
-                )
-            )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self._port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        try:
-            await self._server.serve()
-        finally:
-            await self.runtime.close()
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._server is not None and self._server.started:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the server did not start")
-
-    def stop(self) -> None:
-        assert self._server is not None
-        self._server.should_exit = True
-        self._thread.join(20)
-
-    def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(20)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(f"sqlite:///{tmp_path / 'warden.db'}", _free_port())
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(live_server: Callable[..., LiveServer]) -> LiveServer:
+    return live_server(ADMIN_TOKEN, trust_domain="acme.example")
 
 
-def _register_public_client(server: Server) -> str:
+def _register_public_client(server: LiveServer) -> str:
     metadata = {
         "client_name": "Ann's invoice assistant",
         "redirect_uris": ["http://127.0.0.1/callback"],
@@ -140,7 +71,7 @@ def _hidden_fields(page: str) -> list[tuple[str, str]]:
     return fields
 
 
-def _consent(server: Server, authorization_url: str) -> str:
+def _consent(server: LiveServer, authorization_url: str) -> str:
     """What the person does in the browser: open the page, allow. Returns the redirect."""
     with httpx.Client() as browser:
         page = browser.get(authorization_url)
@@ -158,7 +89,7 @@ def _consent(server: Server, authorization_url: str) -> str:
     return location
 
 
-def _claims(server: Server, token: str) -> dict[str, Any]:
+def _claims(server: LiveServer, token: str) -> dict[str, Any]:
     keys = KeySet.import_key_set(httpx.get(f"{server.url}/.well-known/jwks.json").json())
     decoded = jwt.decode(token, keys, algorithms=["ES256"])
     assert decoded.header["typ"] == "at+jwt"
@@ -166,7 +97,7 @@ def _claims(server: Server, token: str) -> dict[str, Any]:
     return claims
 
 
-def _revoked(server: Server, access_token: str) -> bool:
+def _revoked(server: LiveServer, access_token: str) -> bool:
     runtime = server.runtime
     assert runtime is not None
     try:
@@ -176,10 +107,10 @@ def _revoked(server: Server, access_token: str) -> bool:
     return False
 
 
-def test_authlib_pkce_flow_refresh_rotation_and_reuse_detection(server: Server) -> None:
+def test_authlib_pkce_flow_refresh_rotation_and_reuse_detection(server: LiveServer) -> None:
     client_id = _register_public_client(server)
     token_url = f"{server.url}/oauth2/token"
-    redirect_uri = f"http://127.0.0.1:{_free_port()}/callback"  # loopback: any port
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"  # loopback: any port
     with OAuth2Client(
         client_id,
         redirect_uri=redirect_uri,
@@ -223,7 +154,7 @@ def test_authlib_pkce_flow_refresh_rotation_and_reuse_detection(server: Server) 
 
 
 def test_authlib_refresh_rotates_and_a_reused_refresh_token_revokes_the_grant(
-    server: Server,
+    server: LiveServer,
 ) -> None:
     client_id = _register_public_client(server)
     token_url = f"{server.url}/oauth2/token"

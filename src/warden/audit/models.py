@@ -29,6 +29,8 @@ class EventType(StrEnum):
     REGISTRY_TOOL_CREATED = "registry:tool:created"
     REGISTRY_TOOL_UPDATED = "registry:tool:updated"
     AGENT_SIGHTING_UNKNOWN = "agent:sighting:unknown"
+    AGENT_CREDENTIAL_ISSUED = "agent:credential:issued"
+    OAUTH_CLIENT_REGISTERED = "oauth:client:registered"
 
 
 DECISION_EVENTS = frozenset(

@@ -40,6 +40,10 @@ class RegistryService:
         await self._on_change()
         return agent
 
+    async def record(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        """Audit a change made elsewhere that concerns the registry (e.g. an OAuth client)."""
+        await self._audit.record(event_type, payload)
+
     async def agent(self, agent_id: str) -> Agent:
         agent = await self._store.get_agent(agent_id)
         if agent is None:

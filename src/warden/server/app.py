@@ -22,6 +22,8 @@ from warden.registry.errors import RegistryError
 from warden.runtime import Runtime
 from warden.server.auth import AdminAuth
 from warden.tokens.api import keys_router, oauth_router
+from warden.tokens.authorize_api import authorization_routes
+from warden.tokens.svid_api import svid_router
 
 log = logging.getLogger("warden.http")
 
@@ -45,6 +47,17 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
     app.include_router(keys_router(runtime.tokens, admin))
+    app.include_router(
+        authorization_routes(runtime.tokens, runtime.engine, admin_token=admin_token)
+    )
+    app.include_router(
+        svid_router(
+            lambda: runtime.svids,
+            admin,
+            runtime.agent_is_active,
+            on_issued=runtime.record_credential_issued,
+        )
+    )
 
     @app.get("/healthz", tags=["health"], summary="Liveness and the active policy revision")
     async def healthz() -> dict[str, Any]:

@@ -123,6 +123,7 @@ class Registration:
             await self._clients.insert_client(client)
         except ClientExists as exc:
             raise InvalidClientMetadata(exc.message) from exc
+        await self._registry.record("oauth:client:registered", _audit_view(client))
         return response_body(client, secret)
 
     def _agent_id(self, metadata: Mapping[str, Any]) -> str | None:
@@ -284,3 +285,14 @@ def response_body(client: Client, secret: str | None) -> dict[str, Any]:
     if secret is not None:
         body.update(client_secret=secret, client_secret_expires_at=0)
     return body
+
+
+def _audit_view(client: Client) -> dict[str, Any]:
+    """What the ledger keeps of a registration: identifiers, never the secret."""
+    return {
+        "client_id": client.client_id,
+        "client_name": client.client_name,
+        "auth_method": client.auth_method.value,
+        "agent_id": client.agent_id,
+        "grant_types": list(client.grant_types),
+    }
