@@ -216,3 +216,25 @@ async def test_junk_subject_tokens_are_400_never_500(fleet: Fleet, junk: str) ->
         subject_token_type=ACCESS_TOKEN_TYPE,
     )
     assert error_of(response) == "invalid_request"
+
+
+async def test_a_jwt_svid_from_warden_is_an_actor_token_at_the_endpoint(fleet: Fleet) -> None:
+    """The delegate proves itself with a JWT-SVID issued through the admin API."""
+    issued = await fleet.http.post(
+        f"/v1/agents/{AGENTS['a1']}/credentials",
+        json={"kind": "jwt", "audience": [ISSUER]},
+        headers=ADMIN,
+    )
+    assert issued.status_code == 200, issued.text
+    response = await fleet.token(
+        "a1",
+        grant_type=TOKEN_EXCHANGE_GRANT,
+        subject_token=await fleet.own_token("root"),
+        subject_token_type=ACCESS_TOKEN_TYPE,
+        actor_token=issued.json()["token"],
+        actor_token_type="urn:ietf:params:oauth:token-type:jwt",
+    )
+    assert response.status_code == 200, response.text
+    claims = await fleet.decode(response.json()["access_token"])
+    assert claims["sub"] == AGENTS["root"]
+    assert claims["act"]["sub"] == AGENTS["a1"]

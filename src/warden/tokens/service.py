@@ -117,7 +117,7 @@ class AuthorizationServer:
             url=settings.endpoint(rfc8414.TOKEN_PATH),
             clients=self._authenticator,
             dpop=self.dpop,
-            grants=handlers(engine),
+            grants=handlers(engine, svids),
             require_nonce=settings.dpop_nonce_required,
         )
         self._introspection = Introspection(self.clients, agents)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from warden.tokens.models import Client, TokenRequest, TokenResponse
 
 if TYPE_CHECKING:
+    from warden.tokens.rfc7523 import SvidVerifier
     from warden.tokens.service import TokenContext
 
 
@@ -26,7 +27,7 @@ class GrantHandler(Protocol):
     ) -> TokenResponse: ...
 
 
-def handlers(engine: AsyncEngine) -> dict[str, GrantHandler]:
+def handlers(engine: AsyncEngine, svids: SvidVerifier | None = None) -> dict[str, GrantHandler]:
     """Every grant the token endpoint serves, by ``grant_type`` (one line per grant module).
 
     Imported here, not at the top, because grant modules import the token service.
@@ -42,6 +43,6 @@ def handlers(engine: AsyncEngine) -> dict[str, GrantHandler]:
         ClientCredentialsGrant(),
         AuthorizationCodeGrant(CodeStore(engine)),
         RefreshTokenGrant(RefreshTokens(engine)),
-        TokenExchangeGrant(),
+        TokenExchangeGrant(svids),  # JWT-SVIDs are accepted as actor tokens
     ]
     return {handler.grant_type: handler for handler in found}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
@@ -44,6 +44,7 @@ from warden.tokens.models import (
     TokenRequest,
     TokenResponse,
 )
+from warden.tokens.rfc7523 import SvidVerifier
 from warden.tokens.rfc8693 import (
     SELF_SIGNED_TOKEN_TYPE,
     ExchangeRequest,
@@ -58,18 +59,12 @@ _SKEW = 60  # seconds a self-signed subject token's `iat` may be ahead of our cl
 _SELF_SIGNED_ALGS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"]  # asymmetric only
 
 
-class JwtSvidVerifier(Protocol):
-    """The SPIFFE issuer's JWT-SVID check (``SvidAuthority.verify_jwt_svid``)."""
-
-    def verify_jwt_svid(self, token: str, audience: str, now: int) -> dict[str, Any]: ...
-
-
 class TokenExchangeGrant:
     """Delegation by token exchange, and Transaction Token issuance and replacement."""
 
     grant_type = TOKEN_EXCHANGE_GRANT
 
-    def __init__(self, svids: JwtSvidVerifier | None = None) -> None:
+    def __init__(self, svids: SvidVerifier | None = None) -> None:
         self._svids = svids
 
     async def exchange(
