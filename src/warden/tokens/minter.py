@@ -127,8 +127,7 @@ class Minter:
         rfc9068.check_claims(
             claims, issuer=self._settings.issuer, now=self.now, leeway=self._settings.leeway
         )
-        record = await self._store.get_token(str(claims.get("jti", "")))
-        if record is None or record.revoked_at is not None:
+        if await self._store.status(str(claims.get("jti", ""))) != "active":
             raise InvalidToken("the token was revoked")
         return claims
 

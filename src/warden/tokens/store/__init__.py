@@ -77,6 +77,9 @@ class TokenStore(Protocol):
 
     async def get_token(self, jti: str) -> TokenRecord | None: ...
 
+    async def status(self, jti: str) -> str:
+        """``active``, ``revoked`` or ``unknown`` (cheaper than :meth:`get_token`)."""
+
     async def find_by_hash(self, token_hash: str) -> TokenRecord | None: ...
 
     async def revoke_token(self, jti: str, now: datetime) -> None: ...

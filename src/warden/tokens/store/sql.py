@@ -21,8 +21,19 @@ _CLIENT_FIELDS = ("redirect_uris", "grant_types", "scope", "dpop_bound")
 
 
 class SqlClientStore:
+    """Clients in ``oauth_clients``.
+
+    A registered client never changes (there is no update or delete yet), so found clients are
+    kept in memory: client authentication runs on every token request. Misses are not cached —
+    another replica may register the client a moment later. Whoever adds client updates must
+    invalidate this cache (and fan the change out to other replicas).
+    """
+
+    _CACHE_SIZE = 10_000
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._found: dict[str, Client] = {}
 
     async def insert_client(self, client: Client) -> None:
         try:
@@ -32,10 +43,18 @@ class SqlClientStore:
             raise ClientExists(f"client `{client.client_id}` is already registered") from exc
 
     async def get_client(self, client_id: str) -> Client | None:
+        found = self._found.get(client_id)
+        if found is not None:
+            return found
         query = select(oauth_clients).where(oauth_clients.c.client_id == client_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-        return None if row is None else _client(row)
+        if row is None:
+            return None
+        if len(self._found) >= self._CACHE_SIZE:
+            self._found.pop(next(iter(self._found)))
+        self._found[client_id] = client = _client(row)
+        return client
 
     async def list_clients(self) -> list[Client]:
         query = select(oauth_clients).order_by(oauth_clients.c.client_id)
@@ -80,6 +99,15 @@ class SqlTokenStore:
 
     async def get_token(self, jti: str) -> TokenRecord | None:
         return await self._one(oauth_tokens.c.jti == jti)
+
+    async def status(self, jti: str) -> str:
+        """``active``, ``revoked`` or ``unknown`` — the one column verification needs."""
+        query = select(oauth_tokens.c.revoked_at).where(oauth_tokens.c.jti == jti)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return "unknown"
+        return "active" if row.revoked_at is None else "revoked"
 
     async def find_by_hash(self, token_hash: str) -> TokenRecord | None:
         return await self._one(oauth_tokens.c.token_hash == token_hash)
