@@ -31,7 +31,6 @@ from joserfc.jwk import ECKey
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stats import summary
-
 from warden.registry.specs import AgentSpec
 from warden.runtime import Runtime
 from warden.tokens.endpoint import FORM_TYPE, parse_form
