@@ -20,7 +20,7 @@ from warden.policy.models import Bundle, PolicyRevision
 from warden.registry.api import registry_error_response, registry_router
 from warden.registry.errors import RegistryError
 from warden.runtime import Runtime
-from warden.server.auth import AdminAuth
+from warden.server.auth import AdminAuth, oauth_admin_check
 from warden.tokens.api import keys_router, oauth_router
 from warden.tokens.authorize_api import authorization_routes
 from warden.tokens.svid_api import svid_router
@@ -35,7 +35,11 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
         version="0.1.0",
         summary="Should this action, by this agent, proceed right now, in this context?",
     )
-    admin = AdminAuth(admin_token)
+    # The admin API takes the admin token, or a Warden access token with scope
+    # `warden:admin` — DPoP-bound ones with their proof (RFC 9449 §7).
+    admin = AdminAuth(
+        admin_token, oauth_admin_check(runtime.tokens.dpop, runtime.verify_access_token)
+    )
 
     async def apply(bundle: Bundle, author: str) -> PolicyRevision:
         return await runtime.apply_policies(bundle, author=author)
