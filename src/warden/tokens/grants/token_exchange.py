@@ -25,6 +25,7 @@ travel in the ``Txn-Token`` header) and never come with a refresh token.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -81,8 +82,16 @@ class TokenExchangeGrant:
     async def _delegate(
         self, parsed: ExchangeRequest, jkt: str | None, client: Client, ctx: TokenContext
     ) -> TokenResponse:
-        subject = await _verified(ctx, parsed.subject_token, "at+jwt", "subject_token")
-        actor = await self._actor(parsed, jkt, client, ctx)
+        # Both checks read the store: run them together, then report in request order.
+        subject, actor = await asyncio.gather(
+            _verified(ctx, parsed.subject_token, "at+jwt", "subject_token"),
+            self._actor(parsed, jkt, client, ctx),
+            return_exceptions=True,
+        )
+        for outcome in (subject, actor):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert not isinstance(subject, BaseException) and not isinstance(actor, BaseException)
         _check_holder(subject, actor, client, jkt)
         _check_chain_active(subject, ctx)
         delegated = delegate(
