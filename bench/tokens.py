@@ -1,7 +1,8 @@
 """Token benchmarks: prints figures, no pass/fail. Results go in docs/benchmarks.md.
 
     .venv/bin/python bench/tokens.py            # ~1 minute
-    .venv/bin/python bench/tokens.py --postgres postgresql://postgres@127.0.0.1/test
+    .venv/bin/python bench/tokens.py --postgres postgresql://postgres@127.0.0.1/postgres
+    (a throwaway database is created on that server and dropped afterwards)
 
 (a) tokens issued per second by one process through the real token endpoint logic (form
     parsing, client authentication, grant, signing, recording), sequential and with 16
@@ -16,15 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import psycopg
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
@@ -161,6 +165,18 @@ async def dpop(database_url: str, n: int) -> None:
         await engine.dispose()
 
 
+@contextlib.contextmanager
+def _throwaway_database(server_url: str) -> Iterator[str]:
+    name = f"warden_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -169,12 +185,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Warden token benchmark · {time.strftime('%Y-%m-%d')}")
     with tempfile.TemporaryDirectory() as tmp:
-        stores = [("SQLite", f"sqlite:///{tmp}/w.db")]
+        print("\nIssuance, one process, SQLite:")
+        asyncio.run(issuance(f"sqlite:///{tmp}/w.db", 800))
         if args.postgres:
-            stores.append(("PostgreSQL", args.postgres))
-        for name, url in stores:
-            print(f"\nIssuance, one process, {name}:")
-            asyncio.run(issuance(url, 800))
+            with _throwaway_database(args.postgres) as url:
+                print("\nIssuance, one process, PostgreSQL:")
+                asyncio.run(issuance(url, 800))
         print("\nDPoP proof verification (resource server: ath + cnf.jkt checks):")
         asyncio.run(dpop(f"sqlite:///{tmp}/dpop.db", 4000))
 
