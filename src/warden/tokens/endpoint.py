@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from warden.tokens.clients import ClientAuthenticator, presented_credentials
 from warden.tokens.errors import (
+    InvalidClient,
     InvalidDpopProof,
     InvalidRequest,
     UnauthorizedClient,
@@ -137,6 +138,7 @@ class TokenEndpoint:
         client = await self._clients.authenticate(presented, ctx.now)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use the `{grant_type}` grant")
+        _check_agent_active(client, ctx)
         jkt = await self._dpop_jkt(dpop_headers, client, ctx)
         return await handler.exchange(_request(grant_type, form, jkt), client, ctx)
 
@@ -155,6 +157,18 @@ class TokenEndpoint:
             require_nonce=self._require_nonce,
         )
         return proof.jkt
+
+
+def _check_agent_active(client: Client, ctx: TokenContext) -> None:
+    """A client that acts as an agent gets no token of any grant (refresh and code included)
+    unless the agent is active: suspending an agent stops it everywhere at once."""
+    if client.agent_id is None:
+        return
+    status = ctx.agents.agent_status(client.agent_id)
+    if status is None:
+        raise InvalidClient(f"agent `{client.agent_id}` is not registered")
+    if status != "active":
+        raise UnauthorizedClient(f"agent `{client.agent_id}` is {status}, not active")
 
 
 def _request(grant_type: str, form: Form, jkt: str | None) -> TokenRequest:

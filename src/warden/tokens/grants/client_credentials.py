@@ -1,8 +1,9 @@
 """The ``client_credentials`` grant for agents (OAuth 2.1 §4.2, RFC 6749 §4.4).
 
 Only a confidential client linked to a registry agent may use it, and only while that agent
-is ``active``: an unknown agent is ``invalid_client``, a provisioned, suspended or retired one
-``unauthorized_client``. The scope is the requested subset of the client's registered scope
+is ``active`` (checked by the token endpoint for every grant: an unknown agent is
+``invalid_client``, a provisioned, suspended or retired one ``unauthorized_client``).
+The scope is the requested subset of the client's registered scope
 (``invalid_scope`` otherwise; all of it when none is asked for). Each RFC 8707 ``resource``
 must be an absolute URI without a fragment (§2) that the client may address, else
 ``invalid_target``; together they are the token's ``aud``. No refresh token is issued
@@ -20,7 +21,6 @@ import orjson
 
 from warden.tokens.errors import (
     InvalidAuthorizationDetails,
-    InvalidClient,
     InvalidScope,
     InvalidTarget,
     UnauthorizedClient,
@@ -75,12 +75,7 @@ def _active_agent(client: Client, ctx: TokenContext) -> str:
         raise UnauthorizedClient("a public client may not use the client_credentials grant")
     if client.agent_id is None:
         raise UnauthorizedClient(f"client `{client.client_id}` is not linked to an agent")
-    status = ctx.agents.agent_status(client.agent_id)
-    if status is None:
-        raise InvalidClient(f"agent `{client.agent_id}` is not registered")
-    if status != "active":
-        raise UnauthorizedClient(f"agent `{client.agent_id}` is {status}, not active")
-    return client.agent_id
+    return client.agent_id  # the token endpoint already refused inactive agents
 
 
 def granted_scope(requested: Sequence[str] | None, registered: Sequence[str]) -> tuple[str, ...]:
