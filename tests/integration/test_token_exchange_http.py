@@ -238,3 +238,30 @@ async def test_a_jwt_svid_from_warden_is_an_actor_token_at_the_endpoint(fleet: F
     claims = await fleet.decode(response.json()["access_token"])
     assert claims["sub"] == AGENTS["root"]
     assert claims["act"]["sub"] == AGENTS["a1"]
+
+
+async def test_a_delegate_never_gets_more_than_its_client_is_registered_for(
+    fleet: Fleet,
+) -> None:
+    name, agent_id = "narrow", f"spiffe://{DOMAIN}/agent/narrow"
+    AGENTS[name] = agent_id
+    try:
+        agent = {"id": agent_id, "display_name": name, "owner": "a@acme.example", "team": "t"}
+        assert (await fleet.http.post("/v1/agents", json=agent, headers=ADMIN)).status_code == 201
+        metadata = {
+            "spiffe_id": agent_id,
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["client_credentials", TOKEN_EXCHANGE_GRANT],
+            "scope": "invoices:read",
+            "resources": [API],
+        }
+        body = (await fleet.http.post("/oauth2/register", json=metadata, headers=ADMIN)).json()
+        fleet.secrets[name] = (body["client_id"], body["client_secret"])
+        subject = await fleet.own_token("root")  # invoices:read invoices:pay
+        capped = await fleet.delegate(subject, name)
+        assert capped.status_code == 200, capped.text
+        assert (await fleet.decode(capped.json()["access_token"]))["scope"] == "invoices:read"
+        widened = await fleet.delegate(subject, name, scope="invoices:pay")
+        assert error_of(widened) == "invalid_scope"
+    finally:
+        AGENTS.pop(name)

@@ -26,6 +26,7 @@ travel in the ``Txn-Token`` header) and never come with a refresh token.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -35,7 +36,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from warden.errors import WardenError
-from warden.tokens.errors import InvalidRequest, InvalidToken, UnauthorizedClient
+from warden.tokens.errors import InvalidRequest, InvalidScope, InvalidToken, UnauthorizedClient
 from warden.tokens.models import (
     ACCESS_TOKEN_TYPE,
     JWT_TOKEN_TYPE,
@@ -52,6 +53,7 @@ from warden.tokens.rfc8693 import (
     actor_chain,
     bounded_ttl,
     delegate,
+    granted_scope,
 )
 from warden.tokens.service import TokenContext
 from warden.tokens.txn_tokens import TXN_TOKEN_TYP, TxnRequest, replacement_claims, txn_claims
@@ -97,7 +99,7 @@ class TokenExchangeGrant:
         delegated = delegate(
             subject,
             actor,
-            parsed,
+            _capped_to_client(parsed, subject, client),
             client_id=client.client_id,
             max_depth=ctx.settings.max_delegation_depth,
         )
@@ -173,6 +175,24 @@ class TokenExchangeGrant:
 
 
 # -- checks ------------------------------------------------------------------------------
+
+
+def _capped_to_client(
+    parsed: ExchangeRequest, subject: Mapping[str, Any], client: Client
+) -> ExchangeRequest:
+    """The delegate never gets more than its own client is registered for: a requested scope
+    beyond it is ``invalid_scope``; with none requested, the subject's scope is intersected
+    with it (on top of the subject-token narrowing of RFC 8693)."""
+    if parsed.scope is not None:
+        extra = [s for s in parsed.scope if s not in client.scope]
+        if extra:
+            raise InvalidScope(
+                f"scope `{' '.join(extra)}` is beyond what client `{client.client_id}` "
+                "is registered for"
+            )
+        return parsed
+    allowed = tuple(s for s in granted_scope(subject) or () if s in client.scope)
+    return dataclasses.replace(parsed, scope=allowed)
 
 
 async def _verified(ctx: TokenContext, token: str, typ: str, name: str) -> Mapping[str, Any]:
