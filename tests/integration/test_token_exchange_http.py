@@ -218,11 +218,15 @@ async def test_junk_subject_tokens_are_400_never_500(fleet: Fleet, junk: str) ->
     assert error_of(response) == "invalid_request"
 
 
-async def test_a_jwt_svid_from_warden_is_an_actor_token_at_the_endpoint(fleet: Fleet) -> None:
-    """The delegate proves itself with a JWT-SVID issued through the admin API."""
+@pytest.mark.parametrize("audience", [ISSUER, f"{ISSUER}/oauth2/token"])
+async def test_a_jwt_svid_from_warden_is_an_actor_token_at_the_endpoint(
+    fleet: Fleet, audience: str
+) -> None:
+    """The delegate proves itself with a JWT-SVID issued through the admin API, addressed to
+    the issuer or to the token endpoint (as client assertions may be)."""
     issued = await fleet.http.post(
         f"/v1/agents/{AGENTS['a1']}/credentials",
-        json={"kind": "jwt", "audience": [ISSUER]},
+        json={"kind": "jwt", "audience": [audience]},
         headers=ADMIN,
     )
     assert issued.status_code == 200, issued.text

@@ -47,6 +47,7 @@ from warden.tokens.models import (
     TokenResponse,
 )
 from warden.tokens.rfc7523 import SvidVerifier
+from warden.tokens.rfc8414 import TOKEN_PATH
 from warden.tokens.rfc8693 import (
     SELF_SIGNED_TOKEN_TYPE,
     ExchangeRequest,
@@ -134,18 +135,26 @@ class TokenExchangeGrant:
             raise InvalidRequest(f"actor `{sub}` is {status or 'not registered'}, not active")
         return actor
 
+    def _svid_claims(self, token: str, ctx: TokenContext) -> Mapping[str, Any]:
+        """A JWT-SVID for Warden: its audience may be the issuer or the token endpoint, as
+        for client assertions (RFC 7523 §3)."""
+        assert self._svids is not None
+        now = int(ctx.now.timestamp())
+        audiences = (ctx.settings.issuer, ctx.settings.endpoint(TOKEN_PATH))
+        problem = ""
+        for audience in audiences:
+            try:
+                return self._svids.verify_jwt_svid(token, audience, now)
+            except WardenError as exc:  # SvidError: why the SVID is not good
+                problem = problem or exc.message
+        raise InvalidRequest(f"actor_token is not a valid jwt-svid: {problem}")
+
     async def _verified_actor(
         self, token: str, kind: str | None, ctx: TokenContext
     ) -> Mapping[str, Any]:
         """A Warden access token, or (type ``jwt``) a JWT-SVID for Warden's issuer."""
         if kind == JWT_TOKEN_TYPE and self._svids is not None and _is_svid(token):
-            now = int(ctx.now.timestamp())
-            try:
-                return self._svids.verify_jwt_svid(token, ctx.settings.issuer, now)
-            except WardenError as exc:  # SvidError: why the SVID is not good
-                raise InvalidRequest(
-                    f"actor_token is not a valid jwt-svid: {exc.message}"
-                ) from None
+            return self._svid_claims(token, ctx)
         return await _verified(ctx, token, "at+jwt", "actor_token")
 
     # -- transaction tokens --------------------------------------------------------------
