@@ -105,3 +105,16 @@ async def test_the_admin_scope_is_required(http: httpx.AsyncClient) -> None:
     answer = await http.get("/v1/agents", headers=headers)
     assert answer.status_code == 403
     assert 'error="insufficient_scope"' in answer.headers["www-authenticate"]
+
+
+async def test_changes_made_with_an_access_token_name_the_agent(http: httpx.AsyncClient) -> None:
+    key = ECKey.generate_key("P-256")
+    token = await _bound_token(http, key, "warden:admin")
+    url = f"{ISSUER}/v1/tools"
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof(key, "POST", url, token)}
+    created = await http.post("/v1/tools", json={"name": "ledger.read"}, headers=headers)
+    assert created.status_code == 201, created.text
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    entries = (await http.get("/v1/audit/entries?limit=1", headers=admin)).json()["entries"]
+    assert entries[0]["event_type"] == "registry:tool:created"
+    assert entries[0]["payload"]["actor"] == f"oauth:{AGENT}"

@@ -68,8 +68,8 @@ def policy_router(
     @router.post(
         "", status_code=status.HTTP_201_CREATED, summary="Apply a bundle as a new revision"
     )
-    async def apply_bundle(body: BundleBody) -> dict[str, Any]:
-        return revision_dict(await apply(body.to_bundle(), "admin"))
+    async def apply_bundle(body: BundleBody, actor: str = Depends(admin)) -> dict[str, Any]:
+        return revision_dict(await apply(body.to_bundle(), actor))
 
     @router.get("", summary="Revision history, newest first")
     async def history() -> dict[str, Any]:

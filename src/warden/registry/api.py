@@ -29,8 +29,8 @@ def registry_router(service: RegistryService, admin: Any) -> APIRouter:
         return {"agents": [a.to_dict() for a in await service.agents()]}
 
     @router.post("/agents", status_code=status.HTTP_201_CREATED, summary="Register an agent")
-    async def register_agent(spec: AgentSpec) -> dict[str, Any]:
-        agent = await service.register_agent(spec, actor="admin", now=datetime.now(UTC))
+    async def register_agent(spec: AgentSpec, actor: str = Depends(admin)) -> dict[str, Any]:
+        agent = await service.register_agent(spec, actor=actor, now=datetime.now(UTC))
         return agent.to_dict()
 
     @router.get("/agents/{agent_id:path}", summary="One agent")
@@ -42,14 +42,16 @@ def registry_router(service: RegistryService, admin: Any) -> APIRouter:
         return {"tools": [t.to_dict() for t in await service.tools()]}
 
     @router.post("/tools", status_code=status.HTTP_201_CREATED, summary="Register or update a tool")
-    async def register_tool(spec: ToolSpec) -> dict[str, Any]:
-        tool = await service.register_tool(spec, actor="admin", now=datetime.now(UTC))
+    async def register_tool(spec: ToolSpec, actor: str = Depends(admin)) -> dict[str, Any]:
+        tool = await service.register_tool(spec, actor=actor, now=datetime.now(UTC))
         return tool.to_dict()
 
     @router.post("/tools/import", summary="Import tools from an MCP tools/list result")
-    async def import_tools(document: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    async def import_tools(
+        document: dict[str, Any] = Body(...), actor: str = Depends(admin)
+    ) -> dict[str, Any]:
         specs = tools_from_mcp(document)  # all validated before any is registered
-        imported = await service.register_tools(specs, actor="admin", now=datetime.now(UTC))
+        imported = await service.register_tools(specs, actor=actor, now=datetime.now(UTC))
         return {"tools": [t.to_dict() for t in imported]}
 
     @router.get("/tools/{name:path}", summary="One tool")
