@@ -123,13 +123,20 @@ class Minter:
         return token
 
     async def verify(self, token: str, *, typ: str = "at+jwt") -> Mapping[str, Any]:
+        return (await self.verify_in_grant(token, typ=typ))[0]
+
+    async def verify_in_grant(
+        self, token: str, *, typ: str = "at+jwt"
+    ) -> tuple[Mapping[str, Any], str]:
+        """:meth:`verify`, and the grant the token was issued under."""
         claims = rfc9068.verify_signature(token, self._issuer.keys, typs=(typ,), now=self.now)
         rfc9068.check_claims(
             claims, issuer=self._settings.issuer, now=self.now, leeway=self._settings.leeway
         )
-        if await self._store.status(str(claims.get("jti", ""))) != "active":
+        status, grant_id = await self._store.state(str(claims.get("jti", "")))
+        if status != "active" or grant_id is None:
             raise InvalidToken("the token was revoked")
-        return claims
+        return claims, grant_id
 
     async def revoke_grant(self, grant_id: str) -> None:
         await self._store.revoke_grant(grant_id, self.now)

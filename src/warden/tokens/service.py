@@ -66,6 +66,12 @@ class TokenMinter(Protocol):
         """Claims of a token Warden issued: signature by a published key, ``typ``, ``iss``,
         ``exp``/``nbf`` against the context clock, and not revoked. Raises ``InvalidToken``."""
 
+    async def verify_in_grant(
+        self, token: str, *, typ: str = "at+jwt"
+    ) -> tuple[Mapping[str, Any], str]:
+        """:meth:`verify`, and the grant the token was issued under (tokens derived from it
+        are minted under the same grant, so revoking the grant revokes them too)."""
+
     async def revoke_grant(self, grant_id: str) -> None:
         """Revoke every token issued under ``grant_id``."""
 

@@ -504,3 +504,14 @@ async def test_a_foreign_issuer_is_invalid_request(authority: Authority) -> None
     )
     with refused("invalid_request"):
         await authority.exchange("root", subject_token=token)
+
+
+async def test_revoking_the_subjects_grant_revokes_its_delegations(authority: Authority) -> None:
+    subject = await authority.own_token("root")  # issued under grant `g-root`
+    hop1 = (await authority.delegate_to(subject, "a1")).access_token
+    hop2 = (await authority.delegate_to(hop1, "a2")).access_token
+    assert (await authority.claims(hop2))["chain_depth"] == 2
+    await authority.ctx().tokens.revoke_grant("g-root")
+    for token in (subject, hop1, hop2):
+        with pytest.raises(InvalidToken):
+            await authority.claims(token)

@@ -86,15 +86,16 @@ class TokenExchangeGrant:
         self, parsed: ExchangeRequest, jkt: str | None, client: Client, ctx: TokenContext
     ) -> TokenResponse:
         # Both checks read the store: run them together, then report in request order.
-        subject, actor = await asyncio.gather(
-            _verified(ctx, parsed.subject_token, "at+jwt", "subject_token"),
+        verified, actor = await asyncio.gather(
+            _verified_subject(ctx, parsed.subject_token),
             self._actor(parsed, jkt, client, ctx),
             return_exceptions=True,
         )
-        for outcome in (subject, actor):
+        for outcome in (verified, actor):
             if isinstance(outcome, BaseException):
                 raise outcome
-        assert not isinstance(subject, BaseException) and not isinstance(actor, BaseException)
+        assert not isinstance(verified, BaseException) and not isinstance(actor, BaseException)
+        subject, grant_id = verified
         _check_holder(subject, actor, client, jkt)
         _check_chain_active(subject, ctx)
         delegated = delegate(
@@ -107,7 +108,13 @@ class TokenExchangeGrant:
         claims = {**delegated.to_claims(), "client_id": client.client_id}
         ttl = _ttl(subject, ctx, ctx.settings.access_token_ttl)
         token, _ = await ctx.tokens.mint(
-            claims, kind="access", client=client, grant_id=uuid.uuid4().hex, ttl=ttl, jkt=jkt
+            # Under the subject's grant: revoking that grant revokes every delegation of it.
+            claims,
+            kind="access",
+            client=client,
+            grant_id=grant_id,
+            ttl=ttl,
+            jkt=jkt,
         )
         details = claims.get("authorization_details")
         return TokenResponse(
@@ -202,6 +209,14 @@ def _capped_to_client(
         return parsed
     allowed = tuple(s for s in granted_scope(subject) or () if s in client.scope)
     return dataclasses.replace(parsed, scope=allowed)
+
+
+async def _verified_subject(ctx: TokenContext, token: str) -> tuple[Mapping[str, Any], str]:
+    """The subject token's claims and grant (§2.2.2: invalid → ``invalid_request``)."""
+    try:
+        return await ctx.tokens.verify_in_grant(token, typ="at+jwt")
+    except InvalidToken as exc:
+        raise InvalidRequest(f"subject_token is not valid: {exc.message}") from None
 
 
 async def _verified(ctx: TokenContext, token: str, typ: str, name: str) -> Mapping[str, Any]:

@@ -80,6 +80,9 @@ class TokenStore(Protocol):
     async def status(self, jti: str) -> str:
         """``active``, ``revoked`` or ``unknown`` (cheaper than :meth:`get_token`)."""
 
+    async def state(self, jti: str) -> tuple[str, str | None]:
+        """:meth:`status` and the token's grant id (None when unknown)."""
+
     async def find_by_hash(self, token_hash: str) -> TokenRecord | None: ...
 
     async def revoke_token(self, jti: str, now: datetime) -> None: ...

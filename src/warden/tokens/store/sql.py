@@ -105,12 +105,18 @@ class SqlTokenStore:
 
     async def status(self, jti: str) -> str:
         """``active``, ``revoked`` or ``unknown`` — the one column verification needs."""
-        query = select(oauth_tokens.c.revoked_at).where(oauth_tokens.c.jti == jti)
+        return (await self.state(jti))[0]
+
+    async def state(self, jti: str) -> tuple[str, str | None]:
+        """:meth:`status` and the token's grant id (None when unknown), in one read."""
+        query = select(oauth_tokens.c.revoked_at, oauth_tokens.c.grant_id).where(
+            oauth_tokens.c.jti == jti
+        )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
-            return "unknown"
-        return "active" if row.revoked_at is None else "revoked"
+            return "unknown", None
+        return ("active" if row.revoked_at is None else "revoked"), str(row.grant_id)
 
     async def find_by_hash(self, token_hash: str) -> TokenRecord | None:
         return await self._one(oauth_tokens.c.token_hash == token_hash)
