@@ -118,3 +118,20 @@ async def test_changes_made_with_an_access_token_name_the_agent(http: httpx.Asyn
     entries = (await http.get("/v1/audit/entries?limit=1", headers=admin)).json()["entries"]
     assert entries[0]["event_type"] == "registry:tool:created"
     assert entries[0]["payload"]["actor"] == f"oauth:{AGENT}"
+
+
+async def test_protected_resource_metadata_and_the_401_that_points_to_it(
+    http: httpx.AsyncClient,
+) -> None:
+    """RFC 9728 §3 (document; `resource` equals the identifier used) and §5.1 (challenge)."""
+    document = (await http.get("/.well-known/oauth-protected-resource")).json()
+    assert document["resource"] == ISSUER
+    assert document["authorization_servers"] == [ISSUER]
+    assert "warden:admin" in document["scopes_supported"]
+    assert "ES256" in document["dpop_signing_alg_values_supported"]
+    unauthenticated = await http.get("/v1/agents")
+    assert unauthenticated.status_code == 401
+    challenge = unauthenticated.headers["www-authenticate"]
+    assert f'resource_metadata="{ISSUER}/.well-known/oauth-protected-resource"' in challenge
+    as_server = (await http.get("/.well-known/oauth-authorization-server")).json()
+    assert as_server["issuer"] == document["authorization_servers"][0]

@@ -38,7 +38,9 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     # The admin API takes the admin token, or a Warden access token with scope
     # `warden:admin` — DPoP-bound ones with their proof (RFC 9449 §7).
     admin = AdminAuth(
-        admin_token, oauth_admin_check(runtime.tokens.dpop, runtime.verify_access_token)
+        admin_token,
+        oauth_admin_check(runtime.tokens.dpop, runtime.verify_access_token),
+        issuer=runtime.tokens.settings.issuer,
     )
 
     async def apply(bundle: Bundle, author: str) -> PolicyRevision:

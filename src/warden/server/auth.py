@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, status
 
+from warden.tokens import rfc9728
 from warden.tokens.errors import OAuthError
 from warden.tokens.resource import TokenVerifier, authenticate
 from warden.tokens.rfc9449 import DpopVerifier
@@ -57,7 +58,7 @@ def read_admin_token() -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-ADMIN_SCOPE = "warden:admin"
+ADMIN_SCOPE = rfc9728.ADMIN_SCOPE
 OAuthCheck = Callable[[Request], Awaitable[Mapping[str, Any]]]
 
 
@@ -66,9 +67,14 @@ class AdminAuth:
     ``oauth`` check is given — an access token Warden issued with scope ``warden:admin``:
     DPoP-bound tokens with their proof (RFC 9449 §7), unbound ones as Bearer."""
 
-    def __init__(self, token: str, oauth: OAuthCheck | None = None) -> None:
+    def __init__(
+        self, token: str, oauth: OAuthCheck | None = None, *, issuer: str | None = None
+    ) -> None:
         self._token = token.encode()
         self._oauth = oauth
+        # RFC 9728 §5.1: point clients at the protected resource metadata when Warden is
+        # also the authorization server.
+        self._challenge = rfc9728.challenge(issuer) if issuer else 'Bearer realm="warden"'
 
     async def __call__(self, request: Request) -> str:
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
@@ -81,7 +87,7 @@ class AdminAuth:
                 status.HTTP_401_UNAUTHORIZED,
                 detail="the admin api needs `Authorization: Bearer <admin token>` "
                 f"or an access token with scope `{ADMIN_SCOPE}`",
-                headers={"WWW-Authenticate": 'Bearer realm="warden"'},
+                headers={"WWW-Authenticate": self._challenge},
             )
         if not hmac.compare_digest(presented.encode(), self._token):
             raise HTTPException(

@@ -25,7 +25,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from warden.tokens import rfc8414
+from warden.tokens import rfc8414, rfc9728
 from warden.tokens.clients import REALM
 from warden.tokens.endpoint import MAX_FORM_BYTES, Form, parse_form
 from warden.tokens.errors import InvalidClient, InvalidClientMetadata, InvalidRequest, OAuthError
@@ -81,6 +81,10 @@ def oauth_router(
     @router.get(rfc8414.METADATA_PATH, summary="Authorization server metadata (RFC 8414)")
     async def metadata() -> JSONResponse:
         return JSONResponse(server.metadata())
+
+    @router.get(rfc9728.PATH, summary="Protected resource metadata of Warden's API (RFC 9728)")
+    async def protected_resource() -> JSONResponse:
+        return JSONResponse(rfc9728.metadata(server.settings.issuer, server.dpop.algs))
 
     @router.get(rfc8414.JWKS_PATH, summary="Public signing keys (RFC 7517)")
     async def jwks() -> JSONResponse:
