@@ -150,7 +150,7 @@ class Registration:
             client_name=_name(metadata, agent_id),
             auth_method=method,
             secret_hash=None if secret is None else hash_secret(secret),
-            jwks=_jwks(metadata, method),
+            jwks=_jwks(metadata, method, svid_only=agent_id is not None),
             redirect_uris=tuple(redirect_uris),
             grant_types=tuple(grant_types),
             scope=_scope(metadata),
@@ -214,13 +214,20 @@ def _name(metadata: Mapping[str, Any], agent_id: str | None) -> str:
     return name
 
 
-def _jwks(metadata: Mapping[str, Any], method: ClientAuthMethod) -> Mapping[str, Any] | None:
+def _jwks(
+    metadata: Mapping[str, Any], method: ClientAuthMethod, *, svid_only: bool
+) -> Mapping[str, Any] | None:
+    """The client's keys. An agent in Warden's trust domain may register ``private_key_jwt``
+    without them: it then authenticates with JWT-SVIDs Warden issues it (RFC 7523 assertion)."""
     if "jwks_uri" in metadata:
         raise InvalidClientMetadata("`jwks_uri` is not supported; register `jwks`")
     jwks = metadata.get("jwks")
     if jwks is None:
-        if method is ClientAuthMethod.PRIVATE_KEY_JWT:
-            raise InvalidClientMetadata("`private_key_jwt` needs `jwks`")
+        if method is ClientAuthMethod.PRIVATE_KEY_JWT and not svid_only:
+            raise InvalidClientMetadata(
+                "`private_key_jwt` needs `jwks` (or a `spiffe_id` in warden's trust domain, "
+                "to authenticate with jwt-svids)"
+            )
         return None
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list) or not keys or not all(_public_jwk(k) for k in keys):
