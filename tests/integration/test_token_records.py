@@ -75,3 +75,22 @@ async def test_unknown_tokens_have_no_status(sqlite_url: str, jti: str) -> None:
         assert await SqlTokenStore(engine).status(jti) == "unknown"
     finally:
         await engine.dispose()
+
+
+async def test_the_sqlite_reader_sees_revocations_at_once(sqlite_url: str) -> None:
+    from warden.tokens.store.sqlite import SqliteTokenStore
+
+    url = parse_database_url(sqlite_url)
+    migrate(url)
+    engine = open_engine(url)
+    assert url.database_path is not None
+    store = SqliteTokenStore(engine, url.database_path)
+    try:
+        assert await store.state("t1") == ("unknown", None)
+        await store.insert_token(record("t1"))
+        assert await store.state("t1") == ("active", "g-t1")
+        await store.revoke_grant("g-t1", NOW)
+        assert await store.state("t1") == ("revoked", "g-t1")
+    finally:
+        store.close()
+        await engine.dispose()

@@ -30,6 +30,7 @@ from warden.tokens.rfc7662 import Introspection
 from warden.tokens.rfc9449 import DpopNonces, DpopVerifier
 from warden.tokens.settings import TokenSettings
 from warden.tokens.store.sql import SqlClientStore, SqlKeyStore, SqlTokenStore
+from warden.tokens.store.sqlite import SqliteTokenStore
 
 
 class TokenMinter(Protocol):
@@ -113,7 +114,7 @@ class AuthorizationServer:
         self.settings = settings
         self.agents = agents
         self.clients = SqlClientStore(engine)
-        self.token_store = SqlTokenStore(engine)
+        self.token_store = _token_store(engine)
         self.keys = KeyRing(SqlKeyStore(engine), max_token_lifetime=settings.max_token_lifetime)
         self.replay = SqlReplayCache(engine)
         self.dpop = DpopVerifier(self.replay, DpopNonces(), max_age=settings.dpop_proof_max_age)
@@ -237,3 +238,11 @@ def _token_param(form: Form) -> str:
     if token is None:
         raise InvalidRequest("`token` is required")
     return token
+
+
+def _token_store(engine: AsyncEngine) -> SqlTokenStore:
+    """On SQLite, revocation checks read through a direct connection (see ``store/sqlite.py``)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return SqliteTokenStore(engine, url.database)
+    return SqlTokenStore(engine)
