@@ -15,6 +15,7 @@ from warden.errors import WardenError
 from warden.policy.errors import PolicyValidationError
 from warden.server.auth import load_or_create_admin_token, token_path
 from warden.server.loop import freeze_startup_heap, run
+from warden.tokens.settings import TokenSettings
 
 if TYPE_CHECKING:
     from warden.runtime import Runtime
@@ -50,7 +51,11 @@ async def _serve(host: str, port: int, bundle: Path | None, access_log: bool) ->
         url = parse_database_url()
         where = f"http://{host}:{port}"
         lock = hold_server_lock(url.database_path, where) if url.database_path else None
-        runtime = await Runtime.open(url.raw, bundle=bundle)
+        # Without WARDEN_ISSUER, the issuer is where this server listens (DPoP proofs and
+        # client assertions must name it exactly).
+        listening = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        settings = TokenSettings.from_env(os.environ.get("WARDEN_ISSUER") or listening)
+        runtime = await Runtime.open(url.raw, bundle=bundle, token_settings=settings)
     except BaseException:
         listener.close()
         raise
