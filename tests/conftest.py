@@ -15,16 +15,18 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.runtime import Runtime
 from warden.server.app import create_app
+from warden.store.db import migrate, open_engine, parse_database_url
 from warden.tokens.settings import TokenSettings
 
 PG_ADMIN_URL = os.environ.get(
@@ -144,3 +146,13 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated async engine on each supported store (see ``database_url``)."""
+    url = parse_database_url(database_url)
+    await asyncio.to_thread(migrate, url)
+    engine = open_engine(url)
+    yield engine
+    await engine.dispose()

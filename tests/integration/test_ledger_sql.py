@@ -4,11 +4,7 @@ raw SQL on the ``ledger`` table."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,41 +18,15 @@ from warden.audit import (
 )
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DENY = EventType.DECISION_DENY
 
 
-def _postgres_url() -> Iterator[DatabaseURL]:
-    name = f"warden_t_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        pytest.skip("postgresql is not reachable at 127.0.0.1:5432")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield parse_database_url(f"postgresql://postgres@127.0.0.1:5432/{name}")
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseURL]:
-    if request.param == "sqlite":
-        url = parse_database_url(f"sqlite:///{tmp_path / 'warden.db'}")
-        migrate(url)
-        yield url
-        return
-    for url in _postgres_url():
-        migrate(url)
-        yield url
-
-
 @pytest.fixture
-async def engine(database: DatabaseURL) -> AsyncIterator[AsyncEngine]:
-    engine = open_engine(database)
-    yield engine
-    await engine.dispose()
+def database(database_url: str) -> DatabaseURL:
+    """A migrated store of each kind (the shared ``database_url`` fixture), by its URL."""
+    url = parse_database_url(database_url)
+    migrate(url)
+    return url
 
 
 async def _fill(engine: AsyncEngine, n: int) -> list[LedgerEntry]:

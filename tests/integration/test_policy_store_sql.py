@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.policy import Bundle, PolicyService, PolicyValidationError, default_schema
 from warden.policy.store.sql import SqlPolicyStore
-from warden.store.db import migrate, open_engine, parse_database_url
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ENTITIES = ({"uid": {"type": "Team", "id": "ünïcode"}, "attrs": {}, "parents": []},)
@@ -19,15 +17,6 @@ ENTITIES = ({"uid": {"type": "Team", "id": "ünïcode"}, "attrs": {}, "parents":
 
 def bundle(text: str) -> Bundle:
     return Bundle({"dir/a.cedar": text}, default_schema(), ENTITIES, source="test")
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    url = parse_database_url(database_url)
-    await asyncio.to_thread(migrate, url)
-    engine = open_engine(url)
-    yield engine
-    await engine.dispose()
 
 
 async def test_revisions_round_trip(engine: AsyncEngine) -> None:

@@ -6,7 +6,6 @@ live in a real store (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.server.auth import AdminAuth
-from warden.store.db import migrate, open_engine, parse_database_url
 from warden.store.schema import signing_keys
 from warden.tokens.svid import SvidAuthority
 from warden.tokens.svid_api import svid_router
@@ -33,15 +31,6 @@ SUSPENDED = "spiffe://acme.example/agent/old-bot"
 OUTSIDER = "spiffe://other.example/agent/x"
 TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    url = parse_database_url(database_url)
-    await asyncio.to_thread(migrate, url)
-    engine = open_engine(url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -51,13 +51,6 @@ async def open_store(url: str) -> AsyncEngine:
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = await open_store(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def authority(engine: AsyncEngine) -> SvidAuthority:
     return await SvidAuthority.open(engine, TD, utcnow() - timedelta(days=1))  # CA made yesterday
 

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from warden.store.db import migrate, open_engine, parse_database_url
 from warden.store.schema import signing_keys
 from warden.tokens.svid import SvidAuthority, SvidError
 
 TD = "acme.example"
 AGENT = "spiffe://acme.example/agent/ap-clerk"
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    url = parse_database_url(database_url)
-    await asyncio.to_thread(migrate, url)
-    engine = open_engine(url)
-    yield engine
-    await engine.dispose()
 
 
 async def rows(engine: AsyncEngine) -> list[dict[str, object]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from warden.store.db import migrate, open_engine, parse_database_url
 from warden.tokens.errors import InvalidToken
 from warden.tokens.keys import KeyRing
 from warden.tokens.minter import TokenIssuer
@@ -38,15 +36,6 @@ CLIENT = Client(
     created_at=T0,
 )
 CLAIMS = {"sub": "spiffe://acme.example/agent/a", "aud": "https://api.example", "scope": "read"}
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    url = parse_database_url(database_url)
-    migrate(url)
-    engine = open_engine(url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture
