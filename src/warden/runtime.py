@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.audit.errors import LedgerUnavailable
-from warden.audit.ledger import Ledger
+from warden.audit.ledger import Ledger, new_entry_id
 from warden.audit.models import EventType
 from warden.audit.store.sql import SqlLedgerStore
 from warden.audit.store.sqlite import SqliteLedgerStore
@@ -45,6 +44,11 @@ from warden.tokens.svid import SvidAuthority
 log = logging.getLogger("warden")
 
 _EMPTY_BUNDLE_SOURCE = "warden:empty"
+_DECISION_EVENTS = {
+    Outcome.ALLOW: EventType.DECISION_ALLOW,
+    Outcome.STEP_UP: EventType.DECISION_STEP_UP,
+    Outcome.DENY: EventType.DECISION_DENY,
+}
 
 
 class Runtime:
@@ -210,10 +214,11 @@ class Runtime:
         """Decide and record. The decision is in the ledger before it is returned;
         if it cannot be recorded the answer is deny."""
         now = _now()
-        decision = evaluate(self.view, self.analysers, request, now, uuid.uuid4().hex)
+        # The decision id is its ledger entry id (a UUIDv7: sortable by time).
+        decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
         try:
             await self.ledger.append(
-                EventType(f"decision:{decision.outcome.value}"),
+                _DECISION_EVENTS[decision.outcome],
                 _ledger_payload(request, decision),
                 entry_id=decision.decision_id,
                 recorded_at=now,

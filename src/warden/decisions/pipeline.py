@@ -84,16 +84,17 @@ def _cedar_entities(
     """
     extra: list[dict[str, Any]] = []
     known: list[tuple[str, str]] = []
-    uids = []
+    uids: list[tuple[str, str]] = []
     for role, entity in (("subject", request.subject), ("resource", request.resource)):
         uid = (cedar_entity_type(entity.type), entity.id)
-        uids.append({"type": uid[0], "id": uid[1]})
         if uid in view.graph:
             known.append(uid)
-        elif entity.properties and (uid not in {(e["uid"]["type"], e["uid"]["id"]) for e in extra}):
+        elif entity.properties and uid not in uids:  # subject and resource may be one entity
             extra.append(_request_entity(uid, entity, role))
+        uids.append(uid)
     handle = view.graph.with_request_entities(extra, known) if extra else view.graph.handle
-    return uids[0], uids[1], handle
+    (p_type, p_id), (r_type, r_id) = uids
+    return {"type": p_type, "id": p_id}, {"type": r_type, "id": r_id}, handle
 
 
 def _request_entity(uid: tuple[str, str], entity: Entity, role: str) -> dict[str, Any]:
