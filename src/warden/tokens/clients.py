@@ -58,14 +58,6 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 @dataclass(frozen=True, slots=True)
 class PresentedCredentials:
     """What a request offered to authenticate its client (not yet checked)."""

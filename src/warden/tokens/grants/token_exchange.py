@@ -91,10 +91,10 @@ class TokenExchangeGrant:
             self._actor(parsed, jkt, client, ctx),
             return_exceptions=True,
         )
-        for outcome in (verified, actor):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert not isinstance(verified, BaseException) and not isinstance(actor, BaseException)
+        if isinstance(verified, BaseException):  # the subject's error first, as sent
+            raise verified
+        if isinstance(actor, BaseException):
+            raise actor
         subject, grant_id = verified
         _check_holder(subject, actor, client, jkt)
         _check_chain_active(subject, ctx)
