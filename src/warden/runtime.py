@@ -7,9 +7,10 @@ Python callers (sync and async).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from warden.access.service import AccessService
 from warden.audit.errors import LedgerUnavailable
 from warden.audit.ledger import Ledger, new_entry_id
 from warden.audit.models import EventType
@@ -42,6 +44,8 @@ from warden.tokens.settings import TokenSettings
 from warden.tokens.svid import SvidAuthority
 
 log = logging.getLogger("warden")
+
+Housekeeping = Callable[[datetime], Awaitable[object]]
 
 _EMPTY_BUNDLE_SOURCE = "warden:empty"
 _DECISION_EVENTS = {
@@ -70,6 +74,12 @@ class Runtime:
         self.registry = RegistryService(
             SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh
         )
+        self.access = AccessService(engine, _LedgerSink(self.ledger))
+        # Periodic work (expiry, review deadlines...): name → job(now). Run by
+        # :meth:`housekeep`, which ``warden serve`` calls every ``HOUSEKEEPING_SECONDS``.
+        self.housekeeping: dict[str, Housekeeping] = {"agent-expiry": self.registry.expire_due}
+        self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
+        self._housekeeper: asyncio.Task[None] | None = None
         self.analysers: Sequence[Analyser] = DEFAULT_ANALYSERS
         self._prepared: PreparedPolicies | None = None
         self._view: DecisionView | None = None
@@ -99,16 +109,51 @@ class Runtime:
             await runtime._load_policies(load_bundle(Path(bundle)) if bundle else None)
             await runtime.refresh()
             await runtime._open_tokens()
+            await runtime.access.load()
         except BaseException:
             await runtime.close()
             raise
         return runtime
 
     async def close(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeper
+        with contextlib.suppress(Exception):
+            await self._flush_activity()
         await self.ledger.close()
         if isinstance(self.ledger_store, SqliteLedgerStore):
             await self.ledger_store.close()
         await self._engine.dispose()
+
+    def start_housekeeping(self, every: float = 15.0) -> None:
+        """Run :meth:`housekeep` every ``every`` seconds until :meth:`close` (the server)."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every)
+                await self.housekeep()
+
+        self._housekeeper = asyncio.create_task(loop(), name="warden-housekeeping")
+
+    async def housekeep(self, now: datetime | None = None) -> None:
+        """Run every housekeeping job once (and store agents' last activity). A job that
+        fails is logged and the others still run."""
+        now = now or _now()
+        for name, job in list(self.housekeeping.items()):
+            try:
+                await job(now)
+            except Exception:
+                log.exception("housekeeping job %s failed", name)
+        try:
+            await self._flush_activity()
+        except Exception:
+            log.exception("could not store agents' last activity")
+
+    async def _flush_activity(self) -> None:
+        pending, self._activity = self._activity, {}
+        await self.registry.record_activity(pending)
 
     async def _open_tokens(self) -> None:
         now = _now()
@@ -216,6 +261,8 @@ class Runtime:
         now = _now()
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
         decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
+        if request.subject.type == "agent":
+            self._activity[request.subject.id] = now
         try:
             await self.ledger.append(
                 _DECISION_EVENTS[decision.outcome],

@@ -399,7 +399,7 @@ def test_a_wrong_token_is_a_readable_error(
 ) -> None:
     monkeypatch.setenv("WARDEN_TOKEN", "not-the-token")
     result = warden("agents", "list", "--url", server.url)
-    assert_refused(result, "401", "the admin token is not valid", "WARDEN_TOKEN")
+    assert_refused(result, "401", "the bearer token is not valid", "WARDEN_TOKEN")
     assert len(result.output.strip().splitlines()) == 1
 
 

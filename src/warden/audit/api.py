@@ -6,12 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from warden.access.models import Role
 from warden.audit.store import LedgerStore
 from warden.audit.verify import verify
+from warden.server.auth import AdminAuth
 
 
-def audit_router(store: LedgerStore, admin: Any) -> APIRouter:
-    router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(admin)])
+def audit_router(store: LedgerStore, admin: AdminAuth) -> APIRouter:
+    """The ledger is for ``admin`` and ``auditor``."""
+    readers = Depends(admin.actor(Role.ADMIN, Role.AUDITOR))
+    router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[readers])
 
     @router.get("/entries", summary="Ledger entries: the last `limit`, or those after `after`")
     async def entries(

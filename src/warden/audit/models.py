@@ -31,6 +31,24 @@ class EventType(StrEnum):
     AGENT_SIGHTING_UNKNOWN = "agent:sighting:unknown"
     AGENT_CREDENTIAL_ISSUED = "agent:credential:issued"
     OAUTH_CLIENT_REGISTERED = "oauth:client:registered"
+    # identity governance (lifecycle, owners, entitlements, reviews, SCIM, shadow agents)
+    REGISTRY_AGENT_STATUS_CHANGED = "registry:agent:status_changed"
+    REGISTRY_AGENT_OWNERS_CHANGED = "registry:agent:owners_changed"
+    REGISTRY_AGENT_ORPHANED = "registry:agent:orphaned"
+    ENTITLEMENT_GRANTED = "entitlement:granted"
+    ENTITLEMENT_REVOKED = "entitlement:revoked"
+    ENTITLEMENT_PRUNED = "entitlement:pruned"
+    ENTITLEMENT_RESTORED = "entitlement:restored"
+    REVIEW_CAMPAIGN_OPENED = "review:campaign:opened"
+    REVIEW_ITEM_DECIDED = "review:item:decided"
+    REVIEW_CAMPAIGN_CLOSED = "review:campaign:closed"
+    SCIM_RESOURCE_CREATED = "scim:resource:created"
+    SCIM_RESOURCE_UPDATED = "scim:resource:updated"
+    SCIM_RESOURCE_DELETED = "scim:resource:deleted"
+    SHADOW_AGENT_PROMOTED = "shadow:agent:promoted"
+    SHADOW_AGENT_BLOCKED = "shadow:agent:blocked"
+    ACCESS_TOKEN_ISSUED = "access:token:issued"
+    ACCESS_TOKEN_REVOKED = "access:token:revoked"
 
 
 DECISION_EVENTS = frozenset(

@@ -20,7 +20,19 @@ def _register_subcommands() -> None:
     # Sub-apps are optional while they are being built; each lives in its own module.
     import importlib
 
-    for name in ("agents", "tools", "policy", "audit", "demo", "keys"):
+    for name in (
+        "agents",
+        "tools",
+        "policy",
+        "audit",
+        "demo",
+        "keys",
+        "access",
+        "entitlements",
+        "reviews",
+        "scim",
+        "shadow",
+    ):
         try:
             module = importlib.import_module(f"warden.cli.{name}")
         except ModuleNotFoundError as exc:

@@ -61,13 +61,23 @@ class IdentityAnalyser:
             "risk_tier": agent.risk_tier.value,
         }
         if agent.status is not AgentStatus.ACTIVE:
+            why = f" ({agent.status_reason})" if agent.status_reason else ""
             finding = Reason(
                 f"agent.{agent.status.value}",
-                f"agent `{agent.id}` is {agent.status.value}",
+                f"agent `{agent.id}` is {agent.status.value}{why}",
                 "analyser",
                 Outcome.DENY,
             )
             return Feature(self.name, block, (finding,))
+        if agent.expires_at is not None and agent.expires_at <= now:
+            # Before housekeeping has suspended it: the expiry holds from its very instant.
+            finding = Reason(
+                "agent.expired",
+                f"agent `{agent.id}` expired at {agent.expires_at.isoformat()}",
+                "analyser",
+                Outcome.DENY,
+            )
+            return Feature(self.name, {**block, "status": "expired"}, (finding,))
         return Feature(self.name, block)
 
 

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from warden.access.models import Role
 from warden.policy.bundle import default_schema
 from warden.policy.errors import PolicyError, PolicyValidationError
 from warden.policy.models import Bundle, PolicyRevision
 from warden.policy.service import PolicyService
+from warden.server.auth import AdminAuth
 
 
 class BundleBody(BaseModel):
@@ -56,9 +58,11 @@ def revision_dict(revision: PolicyRevision, *, files: bool = False) -> dict[str,
 def policy_router(
     service: PolicyService,
     apply: Callable[[Bundle, str], Awaitable[PolicyRevision]],
-    admin: Any,
+    admin: AdminAuth,
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1/policies", tags=["policies"], dependencies=[Depends(admin)])
+    """Reading and validating need ``admin`` or ``auditor``; applying needs ``admin``."""
+    readers = Depends(admin.actor(Role.ADMIN, Role.AUDITOR))
+    router = APIRouter(prefix="/v1/policies", tags=["policies"], dependencies=[readers])
 
     @router.post("/validate", summary="Validate a bundle without applying it")
     async def validate(body: BundleBody) -> dict[str, Any]:
@@ -68,7 +72,7 @@ def policy_router(
     @router.post(
         "", status_code=status.HTTP_201_CREATED, summary="Apply a bundle as a new revision"
     )
-    async def apply_bundle(body: BundleBody, actor: str = Depends(admin)) -> dict[str, Any]:
+    async def apply_bundle(body: BundleBody, actor: str = Depends(admin.actor())) -> dict[str, Any]:
         return revision_dict(await apply(body.to_bundle(), actor))
 
     @router.get("", summary="Revision history, newest first")

@@ -32,3 +32,15 @@ class ToolNotFound(RegistryError):
 
 class AgentExists(RegistryError):
     code = "agent_exists"
+
+
+class InvalidTransition(RegistryError):
+    """A lifecycle change the state machine does not allow (e.g. out of ``retired``)."""
+
+    code = "invalid_transition"
+
+
+class NotPermitted(RegistryError):
+    """The caller may not change this agent (an owner touching another owner's agent)."""
+
+    code = "forbidden"

@@ -17,6 +17,23 @@ class AgentStatus(StrEnum):
     RETIRED = "retired"
 
 
+TRANSITIONS: dict[AgentStatus, frozenset[AgentStatus]] = {
+    AgentStatus.PROVISIONED: frozenset({AgentStatus.ACTIVE, AgentStatus.RETIRED}),
+    AgentStatus.ACTIVE: frozenset({AgentStatus.SUSPENDED, AgentStatus.RETIRED}),
+    AgentStatus.SUSPENDED: frozenset({AgentStatus.ACTIVE, AgentStatus.RETIRED}),
+    AgentStatus.RETIRED: frozenset(),  # keeps its history, never acts again
+}
+"""Which lifecycle changes are allowed from each status."""
+
+
+class StatusReason(StrEnum):
+    """Why Warden itself changed an agent's status (people give free text instead)."""
+
+    EXPIRED = "expired"  # past its expiry date
+    ORPHANED = "orphaned"  # no active owner left in the IdP
+    REVIEW = "review"  # not recertified in an access review
+
+
 class RiskTier(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
@@ -36,18 +53,37 @@ class Agent:
     risk_tier: RiskTier
     created_at: datetime
     updated_at: datetime
+    co_owners: tuple[str, ...] = ()  # accountable people besides ``owner``
+    purpose: str = ""
+    expires_at: datetime | None = None  # suspended automatically after this
+    status_reason: str = ""  # why the status last changed
+    last_active_at: datetime | None = None  # last decision about this agent
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        """Every accountable person, the primary owner first."""
+        return (self.owner, *self.co_owners)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "display_name": self.display_name,
             "owner": self.owner,
+            "owners": list(self.owners),
             "team": self.team,
+            "purpose": self.purpose,
             "status": self.status.value,
+            "status_reason": self.status_reason,
             "risk_tier": self.risk_tier.value,
+            "expires_at": _iso(self.expires_at),
+            "last_active_at": _iso(self.last_active_at),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ The HTTP API, the CLI and the Python API all go through these, so the rules live
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,6 +31,13 @@ class AgentSpec(BaseModel):
     team: Text
     status: AgentStatus = AgentStatus.ACTIVE
     risk_tier: RiskTier = RiskTier.MEDIUM
+    co_owners: list[str] = Field(
+        default_factory=list, max_length=20, description="more accountable people (emails)"
+    )
+    purpose: str = Field(default="", max_length=200, description="what the agent is for")
+    expires_at: datetime | None = Field(
+        default=None, description="suspended automatically after this instant"
+    )
 
     @field_validator("id")
     @classmethod
@@ -42,9 +50,75 @@ class AgentSpec(BaseModel):
     @field_validator("owner")
     @classmethod
     def _owner(cls, value: str) -> str:
-        if not _OWNER.fullmatch(value):
-            raise ValueError("owner must be a person's email address")
-        return value.lower()
+        return person(value, "owner")
+
+    @field_validator("co_owners")
+    @classmethod
+    def _co_owners(cls, value: list[str]) -> list[str]:
+        return people(value, "co-owner")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry(cls, value: datetime | None) -> datetime | None:
+        return aware(value)
+
+
+class AgentUpdate(BaseModel):
+    """A change to an agent's descriptive fields, owners or expiry (not its status)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    display_name: Text | None = None
+    team: Text | None = None
+    purpose: str | None = Field(default=None, max_length=200)
+    risk_tier: RiskTier | None = None
+    owners: list[str] | None = Field(
+        default=None, min_length=1, max_length=21, description="every owner, primary first"
+    )
+    expires_at: datetime | None = None
+    clear_expiry: bool = False
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else people(value, "owner")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry(cls, value: datetime | None) -> datetime | None:
+        return aware(value)
+
+
+class StatusChange(BaseModel):
+    """A lifecycle transition, with why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: AgentStatus
+    reason: str = Field(min_length=1, max_length=500, description="why, for the audit trail")
+
+
+def person(value: str, what: str) -> str:
+    """A person's email, lower-cased; raises ValueError naming ``what``."""
+    if not _OWNER.fullmatch(value):
+        raise ValueError(f"{what} must be a person's email address")
+    return value.lower()
+
+
+def people(values: list[str], what: str) -> list[str]:
+    found = [person(v, what) for v in values]
+    if len(set(found)) != len(found):
+        raise ValueError(f"each {what} may be listed once")
+    return found
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A timestamp in UTC; a naive one is refused (its zone would be a guess)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2027-01-31T00:00:00Z")
+    return value.astimezone(UTC)
 
 
 class AnnotationsSpec(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from warden.access.api import access_error_response, access_router
+from warden.access.errors import AccessError
 from warden.audit.api import audit_router
 from warden.decisions.api import authzen_router
 from warden.policy.api import policy_error_response, policy_router
@@ -41,6 +44,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
         admin_token,
         oauth_admin_check(runtime.tokens.dpop, runtime.verify_access_token),
         issuer=runtime.tokens.settings.issuer,
+        people=lambda presented: runtime.access.authenticate(presented, datetime.now(UTC)),
     )
 
     async def apply(bundle: Bundle, author: str) -> PolicyRevision:
@@ -50,6 +54,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(registry_router(runtime.registry, admin))
     app.include_router(policy_router(runtime.policies, apply, admin))
     app.include_router(audit_router(runtime.ledger_store, admin))
+    app.include_router(access_router(runtime.access, admin))
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
     app.include_router(keys_router(runtime.tokens, admin))
@@ -99,6 +104,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
         return registry_error_response(exc)
+
+    @app.exception_handler(AccessError)
+    async def access_error(_: Request, exc: AccessError) -> JSONResponse:
+        return access_error_response(exc)
 
     @app.exception_handler(PolicyError)
     async def policy_error(_: Request, exc: PolicyError) -> JSONResponse:

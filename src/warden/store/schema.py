@@ -24,12 +24,17 @@ agents = Table(
     metadata,
     Column("id", String(2048), primary_key=True),  # SPIFFE ID
     Column("display_name", String(200), nullable=False),
-    Column("owner", String(320), nullable=False),
-    Column("team", String(200), nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("owner", String(320), nullable=False, index=True),
+    Column("team", String(200), nullable=False, index=True),
+    Column("status", String(20), nullable=False, index=True),
     Column("risk_tier", String(20), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
+    # migration 0003: lifecycle
+    Column("purpose", String(200), nullable=False, server_default=""),
+    Column("expires_at", String(40), nullable=True),  # suspended automatically after this
+    Column("status_reason", Text, nullable=False, server_default=""),  # why the last change
+    Column("last_active_at", String(40), nullable=True),  # last decision about it
 )
 
 tools = Table(
@@ -135,3 +140,36 @@ replay_cache = Table(
     Column("key", String(200), primary_key=True),  # e.g. dpop:<jkt>:<htu-hash>:<jti>
     Column("expires_at", BigInteger().with_variant(Integer, "sqlite"), nullable=False, index=True),
 )
+
+
+# --- identity governance: lifecycle, owners, Warden's own access control — migration 0003 ----
+
+agent_owners = Table(
+    "agent_owners",
+    metadata,
+    Column("agent_id", String(2048), primary_key=True),
+    Column("owner", String(320), primary_key=True, index=True),  # a person's email / userName
+    Column("position", Integer, nullable=False),  # 0 = primary (the agents.owner column)
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256, never the token
+    Column("person", String(320), nullable=False),
+    Column("roles", Text, nullable=False),  # JSON array: admin, auditor, approver, owner
+    Column("description", String(200), nullable=False),
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=True),
+    Column("revoked_at", String(40), nullable=True),
+)
+
+# --- entitlements — migration 0004 ----------------------------------------------------------
+
+# --- access reviews — migration 0005 --------------------------------------------------------
+
+# --- SCIM 2.0 (people and groups) — migration 0006 ------------------------------------------
+
+# --- shadow agents — migration 0007 ---------------------------------------------------------

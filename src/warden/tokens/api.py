@@ -25,6 +25,8 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from warden.access.models import Role
+from warden.server.auth import AdminAuth
 from warden.tokens import rfc8414, rfc9728
 from warden.tokens.clients import REALM
 from warden.tokens.endpoint import MAX_FORM_BYTES, Form, parse_form
@@ -161,16 +163,23 @@ def _json(body: bytes) -> Any:
         raise InvalidClientMetadata("client metadata must be a json object") from exc
 
 
-def keys_router(server: AuthorizationServer, admin: Any, *, clock: Clock = _utc_now) -> APIRouter:
-    """Admin routes: list the OAuth signing keys, rotate them."""
-    router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(admin)])
+def keys_router(
+    server: AuthorizationServer, admin: AdminAuth, *, clock: Clock = _utc_now
+) -> APIRouter:
+    """List the OAuth signing keys (``admin``, ``auditor``), rotate them (``admin``)."""
+    readers = Depends(admin.actor(Role.ADMIN, Role.AUDITOR))
+    router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[readers])
 
     @router.get("", summary="List the token signing keys (public parts)")
     async def list_keys() -> dict[str, Any]:
         now = clock()
         return {"keys": [key_summary(k, now) for k in server.keys.all_keys()]}
 
-    @router.post("/rotate", summary="Rotate the token signing key")
+    @router.post(
+        "/rotate",
+        summary="Rotate the token signing key",
+        dependencies=[Depends(admin.actor())],
+    )
     async def rotate() -> dict[str, Any]:
         now = clock()
         return key_summary(await server.keys.rotate(now), now)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from warden.server.auth import AdminAuth
 from warden.tokens.svid import MAX_JWT_TTL, MAX_X509_TTL, SvidAuthority, SvidError
 
 AgentCheck = Callable[[str], bool | Awaitable[bool]]
@@ -38,7 +39,7 @@ class CredentialRequest(BaseModel):
 
 def svid_router(
     authority_getter: Callable[[], SvidAuthority],
-    admin: Any,
+    admin: AdminAuth,
     agent_exists: AgentCheck,
     *,
     on_issued: IssuedHook | None = None,
@@ -61,7 +62,7 @@ def svid_router(
     @router.post(
         "/v1/agents/{agent_id:path}/credentials",
         summary="Issue an X509-SVID or a JWT-SVID to a registered agent",
-        dependencies=[Depends(admin)],
+        dependencies=[Depends(admin.actor())],
     )
     async def issue(agent_id: str, request: CredentialRequest) -> JSONResponse:
         found = agent_exists(agent_id)

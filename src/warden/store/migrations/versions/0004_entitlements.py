@@ -1,0 +1,21 @@
+"""Entitlements: grants of tools/actions to agents, provisioning templates.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass  # tables arrive with the feature
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,21 @@
+"""Access reviews: campaigns and their items.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass  # tables arrive with the feature
+
+
+def downgrade() -> None:
+    pass
