@@ -1,0 +1,1 @@
+"""Entitlements: least-privilege grants of tools/resources/actions to agents."""
