@@ -168,6 +168,25 @@ access_tokens = Table(
 
 # --- entitlements — migration 0004 ----------------------------------------------------------
 
+entitlements = Table(
+    "entitlements",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("agent_id", String(2048), nullable=False, index=True),
+    Column("action", String(200), nullable=False),  # Cedar action id, e.g. invoke
+    Column("resource_type", String(200), nullable=False),  # Cedar entity type, e.g. Tool
+    Column("resource_id", String(2048), nullable=False),  # or "*": every resource of the type
+    Column("justification", Text, nullable=False),
+    Column("granted_by", String(320), nullable=False),
+    Column("granted_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=True),
+    Column("state", String(20), nullable=False, index=True),  # active | revoked | pruned
+    Column("template", String(100), nullable=True),  # provisioning template it came from
+    Column("changed_by", String(320), nullable=True),  # last revoke / prune / restore
+    Column("changed_at", String(40), nullable=True),
+    Column("change_reason", Text, nullable=True),
+)
+
 # --- access reviews — migration 0005 --------------------------------------------------------
 
 # --- SCIM 2.0 (people and groups) — migration 0006 ------------------------------------------
