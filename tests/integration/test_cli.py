@@ -87,7 +87,7 @@ def test_agents_add_list_show_on_the_local_store(store: Path) -> None:
     assert add_agent(AP, "finance", "--risk-tier", "high").exit_code == 0
     assert add_agent(HR, "hr", "--status", "suspended").exit_code == 0
 
-    listed = json.loads(warden("agents", "list", "--json").stdout)
+    listed = json.loads(warden("agents", "list", "--json").stdout)["agents"]
     assert {(a["id"], a["team"], a["status"]) for a in listed} == {
         (AP, "finance", "active"),
         (HR, "hr", "suspended"),
@@ -363,7 +363,7 @@ def test_agents_over_http(server: Server, client_env: None, store: Path) -> None
     )  # fmt: skip
     assert added.exit_code == 0, added.output
 
-    listed = json.loads(warden("agents", "list", "--url", server.url, "--json").stdout)
+    listed = json.loads(warden("agents", "list", "--url", server.url, "--json").stdout)["agents"]
 
     assert agent in {a["id"] for a in listed}
     shown = json.loads(warden("agents", "show", agent, "--url", server.url, "--json").stdout)

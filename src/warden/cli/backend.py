@@ -30,7 +30,8 @@ from warden.errors import WardenError
 from warden.policy.errors import PolicyValidationError
 from warden.policy.models import Bundle, PolicyProblem, PolicyRevision
 from warden.registry.models import Agent, AgentStatus, RiskTier, Tool, ToolAnnotations
-from warden.registry.specs import AgentSpec, ToolSpec
+from warden.registry.query import AgentPage, AgentQuery
+from warden.registry.specs import AgentSpec, AgentUpdate, StatusChange, ToolSpec
 from warden.server.auth import read_admin_token
 
 if TYPE_CHECKING:
@@ -57,6 +58,10 @@ class Backend(Protocol):
     def register_agent(self, spec: AgentSpec) -> Agent: ...
     def agents(self) -> list[Agent]: ...
     def agent(self, agent_id: str) -> Agent: ...
+    def search_agents(self, query: AgentQuery) -> AgentPage: ...
+    def set_status(self, agent_id: str, change: StatusChange) -> Agent: ...
+    def update_agent(self, agent_id: str, update: AgentUpdate) -> Agent: ...
+    def orphaned(self) -> list[Agent]: ...
     def register_tool(self, spec: ToolSpec) -> Tool: ...
     def tools(self) -> list[Tool]: ...
     def import_tools(self, document: Any) -> list[Tool]: ...
@@ -119,7 +124,44 @@ class HttpBackend:
         return [agent_from_dict(a) for a in self._call("GET", "/v1/agents")["agents"]]
 
     def agent(self, agent_id: str) -> Agent:
-        return agent_from_dict(self._call("GET", f"/v1/agents/{quote(agent_id, safe='/:')}"))
+        return agent_from_dict(self._call("GET", _agent_path(agent_id)))
+
+    def search_agents(self, query: AgentQuery) -> AgentPage:
+        params = {
+            "owner": query.owner,
+            "team": query.team,
+            "status": query.status.value if query.status else None,
+            "risk_tier": query.risk_tier.value if query.risk_tier else None,
+            "q": query.search,
+            "active_since": query.active_since.isoformat() if query.active_since else None,
+            "inactive_since": query.inactive_since.isoformat() if query.inactive_since else None,
+            "sort": query.sort.value,
+            "desc": query.descending,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+        body = self._call(
+            "GET", "/v1/agents", params={k: v for k, v in params.items() if v is not None}
+        )
+        return AgentPage([agent_from_dict(a) for a in body["agents"]], body["total"], query)
+
+    def set_status(self, agent_id: str, change: StatusChange) -> Agent:
+        body = self._call(
+            "POST", _agent_path(agent_id) + "/status", json=change.model_dump(mode="json")
+        )
+        return agent_from_dict(body)
+
+    def update_agent(self, agent_id: str, update: AgentUpdate) -> Agent:
+        changes = update.model_dump(mode="json", exclude_defaults=True)
+        return agent_from_dict(self._call("PATCH", _agent_path(agent_id), json=changes))
+
+    def orphaned(self) -> list[Agent]:
+        return [agent_from_dict(a) for a in self._call("GET", "/v1/agents/orphaned")["agents"]]
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any admin API call: the decoded JSON body, or a :class:`BackendError` naming
+        the server's message (for commands without a typed method here)."""
+        return self._call(method, path, **kwargs)
 
     def register_tool(self, spec: ToolSpec) -> Tool:
         return tool_from_dict(self._call("POST", "/v1/tools", json=spec.model_dump(mode="json")))
@@ -222,7 +264,16 @@ def _bundle_body(bundle: Bundle) -> dict[str, Any]:
 # -- wire dicts back into domain values ----------------------------------------------------------
 
 
+def _agent_path(agent_id: str) -> str:
+    return f"/v1/agents/{quote(agent_id, safe='/:')}"
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 def agent_from_dict(raw: Mapping[str, Any]) -> Agent:
+    owners = raw.get("owners") or [raw["owner"]]
     return Agent(
         id=raw["id"],
         display_name=raw["display_name"],
@@ -232,6 +283,11 @@ def agent_from_dict(raw: Mapping[str, Any]) -> Agent:
         risk_tier=RiskTier(raw["risk_tier"]),
         created_at=datetime.fromisoformat(raw["created_at"]),
         updated_at=datetime.fromisoformat(raw["updated_at"]),
+        co_owners=tuple(o for o in owners if o != raw["owner"]),
+        purpose=raw.get("purpose", ""),
+        expires_at=_when(raw.get("expires_at")),
+        status_reason=raw.get("status_reason", ""),
+        last_active_at=_when(raw.get("last_active_at")),
     )
 
 
@@ -354,6 +410,24 @@ class LocalBackend:
 
     def agent(self, agent_id: str) -> Agent:
         return self.run(lambda rt: rt.registry.agent(agent_id))
+
+    def search_agents(self, query: AgentQuery) -> AgentPage:
+        return self.run(lambda rt: rt.registry.search(query))
+
+    def set_status(self, agent_id: str, change: StatusChange) -> Agent:
+        return self.change(
+            lambda rt: rt.registry.transition(
+                agent_id, change.status, actor=CLI_AUTHOR, reason=change.reason, now=_now()
+            )
+        )
+
+    def update_agent(self, agent_id: str, update: AgentUpdate) -> Agent:
+        return self.change(
+            lambda rt: rt.registry.update_agent(agent_id, update, actor=CLI_AUTHOR, now=_now())
+        )
+
+    def orphaned(self) -> list[Agent]:
+        return self.run(lambda rt: rt.registry.orphaned())
 
     def register_tool(self, spec: ToolSpec) -> Tool:
         return self.change(lambda rt: rt.registry.register_tool(spec, actor=CLI_AUTHOR, now=_now()))

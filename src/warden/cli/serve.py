@@ -61,6 +61,8 @@ async def _serve(host: str, port: int, bundle: Path | None, access_log: bool) ->
         raise
     try:
         app = create_app(runtime, admin_token=load_or_create_admin_token())
+        # Expiry, review deadlines and other periodic work while the server runs.
+        runtime.start_housekeeping(float(os.environ.get("WARDEN_HOUSEKEEPING_SECONDS") or 15))
         _banner(runtime, host, port)
         config = uvicorn.Config(app, access_log=access_log, log_level="warning")
         freeze_startup_heap()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from warden.decisions.entities import EntityGraph
 from warden.policy.engine import PreparedPolicies
 from warden.registry.entities import RegistrySnapshot
+from warden.registry.models import Agent
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,15 @@ class DecisionView:
             if uid[0] not in ("Agent", "Tool") or uid not in merged:
                 merged[uid] = entity
         return cls(policies, registry, EntityGraph(merged.values()))
+
+    def with_agents(self, changed: Sequence[Agent]) -> DecisionView:
+        """This view with ``changed`` agents' registry records replaced — at once, without
+        re-parsing the entity graph. For status changes: the identity analyser reads the
+        status from the registry, so a suspension holds from the next decision; the Cedar
+        entity's ``status`` attribute follows with the next full rebuild."""
+        agents = dict(self.registry.agents)
+        agents.update((a.id, a) for a in changed)
+        return DecisionView(self.policies, replace(self.registry, agents=agents), self.graph)
 
     @property
     def revision(self) -> int:

@@ -8,7 +8,8 @@ the IdP any more it is suspended (``orphaned``) until an owner is reassigned or 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,6 +37,13 @@ class PeopleDirectory(Protocol):
         """Those of ``people`` (emails, lower-case) that are deactivated or deleted."""
 
 
+class ChangeHook(Protocol):
+    """Called after every write. ``status_only`` lists agents whose status alone changed:
+    the caches can take those in at once, without a full rebuild first."""
+
+    def __call__(self, *, status_only: Sequence[Agent] = ()) -> Awaitable[None]: ...
+
+
 class EveryoneActive:
     async def inactive(self, people: Collection[str]) -> set[str]:
         return set()
@@ -61,7 +69,7 @@ class RegistryService:
         self,
         store: RegistryStore,
         audit: AuditSink,
-        on_change: Callable[[], Awaitable[None]],
+        on_change: ChangeHook,
     ) -> None:
         self._store = store
         self._audit = audit
@@ -71,25 +79,26 @@ class RegistryService:
     # -- agents ----------------------------------------------------------------------------
 
     async def register_agent(self, spec: AgentSpec, *, actor: str, now: datetime) -> Agent:
-        agent = Agent(
-            id=spec.id,
-            display_name=spec.display_name,
-            owner=spec.owner,
-            team=spec.team,
-            status=spec.status,
-            risk_tier=spec.risk_tier,
-            created_at=now,
-            updated_at=now,
-            co_owners=tuple(o for o in spec.co_owners if o != spec.owner),
-            purpose=spec.purpose,
-            expires_at=spec.expires_at,
-        )
-        await self._store.insert_agent(agent)
-        await self._audit.record(
-            "registry:agent:created", {"actor": actor, "agent": agent.to_dict()}
+        [agent] = await self.register_agents([spec], actor=actor, now=now)
+        return agent
+
+    async def register_agents(
+        self, specs: Sequence[AgentSpec], *, actor: str, now: datetime
+    ) -> list[Agent]:
+        """Register several agents in one transaction (all or none); caches are rebuilt once."""
+        agents = [_new_agent(spec, now) for spec in specs]
+        await self._store.insert_agents(agents)
+        # Appended together: the ledger commits them as one group, in this order.
+        await asyncio.gather(
+            *(
+                self._audit.record(
+                    "registry:agent:created", {"actor": actor, "agent": agent.to_dict()}
+                )
+                for agent in agents
+            )
         )
         await self._on_change()
-        return agent
+        return agents
 
     async def transition(
         self, agent_id: str, to: AgentStatus, *, actor: str, reason: str, now: datetime
@@ -118,7 +127,7 @@ class RegistryService:
                 "reason": reason,
             },
         )
-        await self._on_change()
+        await self._on_change(status_only=[changed])
         return changed
 
     async def update_agent(
@@ -205,7 +214,7 @@ class RegistryService:
             )
             orphaned.append(changed)
         if orphaned:
-            await self._on_change()
+            await self._on_change(status_only=orphaned)
         return orphaned
 
     async def owner_reactivated(self, person: str, *, actor: str, now: datetime) -> list[Agent]:
@@ -304,6 +313,22 @@ class RegistryService:
 
     async def tools(self) -> list[Tool]:
         return await self._store.list_tools()
+
+
+def _new_agent(spec: AgentSpec, now: datetime) -> Agent:
+    return Agent(
+        id=spec.id,
+        display_name=spec.display_name,
+        owner=spec.owner,
+        team=spec.team,
+        status=spec.status,
+        risk_tier=spec.risk_tier,
+        created_at=now,
+        updated_at=now,
+        co_owners=tuple(o for o in spec.co_owners if o != spec.owner),
+        purpose=spec.purpose,
+        expires_at=spec.expires_at,
+    )
 
 
 def _orphaned(agent: Agent) -> bool:

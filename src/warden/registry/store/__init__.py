@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -11,8 +11,9 @@ from warden.registry.query import AgentPage, AgentQuery
 
 
 class RegistryStore(Protocol):
-    async def insert_agent(self, agent: Agent) -> None:
-        """Insert ``agent`` and its owners; raise ``AgentExists`` when its id is taken."""
+    async def insert_agents(self, batch: Sequence[Agent]) -> None:
+        """Insert agents and their owners, all or none; raise ``AgentExists`` when an id
+        is taken."""
 
     async def save_agent(self, agent: Agent) -> None:
         """Replace a stored agent's mutable fields and owners (``created_at`` stays)."""

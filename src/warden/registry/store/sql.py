@@ -23,13 +23,16 @@ class SqlRegistryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def insert_agent(self, agent: Agent) -> None:
+    async def insert_agents(self, batch: Sequence[Agent]) -> None:
+        if not batch:
+            return
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(agents).values(**_agent_row(agent)))
-                await _write_owners(conn, agent)
+                await conn.execute(insert(agents), [_agent_row(a) for a in batch])
+                await conn.execute(insert(agent_owners), [r for a in batch for r in _owner_rows(a)])
         except IntegrityError as exc:
-            raise AgentExists(f"agent `{agent.id}` is already registered") from exc
+            which = batch[0].id if len(batch) == 1 else "one of these agents"
+            raise AgentExists(f"agent `{which}` is already registered") from exc
 
     async def save_agent(self, agent: Agent) -> None:
         row = {k: v for k, v in _agent_row(agent).items() if k not in ("id", "created_at")}
@@ -142,12 +145,15 @@ def _filters(query: AgentQuery) -> ColumnElement[bool]:
     return and_(True, *clauses)
 
 
-async def _write_owners(conn: AsyncConnection, agent: Agent) -> None:
-    rows = [
+def _owner_rows(agent: Agent) -> list[dict[str, Any]]:
+    return [
         {"agent_id": agent.id, "owner": owner, "position": i}
         for i, owner in enumerate(agent.owners)
     ]
-    await conn.execute(insert(agent_owners), rows)
+
+
+async def _write_owners(conn: AsyncConnection, agent: Agent) -> None:
+    await conn.execute(insert(agent_owners), _owner_rows(agent))
 
 
 async def _owners_of(
