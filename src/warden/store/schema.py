@@ -189,6 +189,103 @@ entitlements = Table(
 
 # --- access reviews — migration 0005 --------------------------------------------------------
 
+review_campaigns = Table(
+    "review_campaigns",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scope_kind", String(20), nullable=False),  # all | team | owner | risk_tier
+    Column("scope_value", String(320), nullable=True),
+    Column("deadline", String(40), nullable=False),
+    Column("on_deadline", String(20), nullable=False),  # revoke | suspend
+    Column("state", String(20), nullable=False, index=True),  # open | closing | closed
+    Column("opened_by", String(320), nullable=False),
+    Column("opened_at", String(40), nullable=False),
+    Column("closed_by", String(320), nullable=True),
+    Column("closed_at", String(40), nullable=True),
+)
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),  # 1, 2, ... per campaign
+    Column("agent_id", String(2048), nullable=False),
+    Column("agent_name", String(200), nullable=False),
+    # the entitlement under review, as it was at opening; all null: the agent itself
+    Column("entitlement_id", String(100), nullable=True),
+    Column("action", Text, nullable=True),
+    Column("resource_type", Text, nullable=True),
+    Column("resource_id", Text, nullable=True),
+    Column("justification", Text, nullable=True),
+    Column("state", String(20), nullable=False),  # pending | certified | revoked | expired
+    Column("decided_by", String(320), nullable=True),
+    Column("decided_at", String(40), nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("effect", String(40), nullable=True),  # none | entitlement_revoked | agent_suspended
+)
+
+review_reviewers = Table(
+    "review_reviewers",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("reviewer", String(320), primary_key=True, index=True),  # an owner at opening
+)
+
+
 # --- SCIM 2.0 (people and groups) — migration 0006 ------------------------------------------
 
+scim_resources = Table(
+    "scim_resources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("resource_type", String(40), nullable=False, index=True),  # User | Group
+    # comparison keys (lower-case unless case-exact) of the attributes looked up by value
+    Column("user_name", String(512), nullable=True, unique=True),  # Users' userName
+    Column("email", String(320), nullable=True, index=True),  # Users' primary email
+    Column("external_id", String(512), nullable=True, index=True),
+    Column("display_name", String(512), nullable=True, index=True),
+    Column("active", Boolean, nullable=True),  # Users: false when the IdP deactivated them
+    Column("version", String(64), nullable=False),  # the ETag
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("body", Text, nullable=False),  # the resource's SCIM JSON, never a password
+)
+
+scim_departed_people = Table(
+    "scim_departed_people",
+    metadata,
+    Column("person", String(320), primary_key=True),  # userName or email, lower-case
+    Column("resource_id", String(64), nullable=False),  # the deleted User
+    Column("deleted_at", String(40), nullable=False),
+)
+
+scim_agents = Table(
+    "scim_agents",
+    metadata,
+    Column("agent_id", String(2048), primary_key=True),
+    Column("external_id", String(512), nullable=True),  # the provisioning client's id for it
+)
+
 # --- shadow agents — migration 0007 ---------------------------------------------------------
+
+shadow_sightings = Table(
+    "shadow_sightings",
+    metadata,
+    Column("id", String(12), primary_key=True),  # sha256("<kind>:<identifier>")[:12]
+    Column("kind", String(20), nullable=False),  # subject, oauth_client, spiffe, mcp_client
+    Column("identifier", Text, nullable=False),  # as presented (unverified), at most 2048
+    Column("first_seen", String(40), nullable=False),
+    Column("last_seen", String(40), nullable=False),
+    Column("seen_count", BigInteger, nullable=False),
+    Column("surfaces", Text, nullable=False),  # JSON array: authzen, token_endpoint, mcp...
+    Column("tools", Text, nullable=False),  # JSON array: tools and resources it tried
+    Column("humans", Text, nullable=False),  # JSON array: people it acted for, when said
+    Column("registry_status", String(20), nullable=True),  # known-but-inactive agent's status
+    Column("status", String(20), nullable=False, index=True),  # open | promoted | blocked
+    Column("status_reason", Text, nullable=False, server_default=""),
+    Column("status_by", String(320), nullable=True),
+    Column("status_at", String(40), nullable=True),
+    Column("agent_id", String(2048), nullable=True),  # the agent it was promoted to
+)
