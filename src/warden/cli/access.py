@@ -111,18 +111,21 @@ def list_tokens(
     if not tokens:
         console.print("no access tokens issued", style="dim")
         return
-    table = Table("id", "person", "roles", "description", "created", "expires", "state")
+    described = any(t["description"] for t in tokens)
+    table = Table("id", "person", "roles", "created", "expires", "state")
+    table.columns[1].no_wrap = True
+    if described:
+        table.add_column("description")
     for t in tokens:
-        state = "revoked" if t["revoked_at"] else "active"
-        table.add_row(
+        row = [
             t["id"],
             t["person"],
             ", ".join(t["roles"]),
-            t["description"],
-            t["created_at"][:19],
-            (t["expires_at"] or "-")[:19],
-            state,
-        )
+            t["created_at"][:10],
+            (t["expires_at"] or "-")[:10],
+            "revoked" if t["revoked_at"] else "active",
+        ]
+        table.add_row(*row, *([t["description"]] if described else []))
     console.print(table)
 
 

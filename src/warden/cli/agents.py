@@ -274,18 +274,18 @@ def update(
 
 
 def agents_table(agents: list[Agent]) -> Table:
-    table = Table("name", "team", "owners", "status", "risk", "last active")
-    table.add_column("agent", overflow="fold")
+    table = Table("agent", "name", "team", "owners", "status", "risk", "last active")
+    table.columns[0].overflow = "fold"
     for agent in agents:
         owners = agent.owner + (f" +{len(agent.co_owners)}" if agent.co_owners else "")
         table.add_row(
+            agent.id.removeprefix("spiffe://"),
             agent.display_name,
             agent.team,
             owners,
             status_text(agent.status, agent.status_reason),
             agent.risk_tier.value,
             _ago(agent.last_active_at),
-            agent.id,
         )
     return table
 
