@@ -373,3 +373,8 @@ async def test_key_rotation_over_the_admin_api(client: httpx.AsyncClient, runtim
     )
     assert await runtime.verify_access_token(old["access_token"])
     assert (await client.post("/v1/keys/rotate")).status_code == 401
+    # The rotation is an audited admin change: who, which key; no key material.
+    [audited] = [
+        e for e in await runtime.ledger_store.tail(50) if e.event_type == "oauth:key:rotated"
+    ]
+    assert dict(audited.payload) == {"actor": "admin", "kid": rotated.json()["kid"], "alg": "ES256"}

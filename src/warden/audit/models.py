@@ -49,6 +49,7 @@ class EventType(StrEnum):
     SHADOW_AGENT_BLOCKED = "shadow:agent:blocked"
     ACCESS_TOKEN_ISSUED = "access:token:issued"
     ACCESS_TOKEN_REVOKED = "access:token:revoked"
+    OAUTH_KEY_ROTATED = "oauth:key:rotated"
 
 
 DECISION_EVENTS = frozenset(

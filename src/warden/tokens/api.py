@@ -164,7 +164,11 @@ def _json(body: bytes) -> Any:
 
 
 def keys_router(
-    server: AuthorizationServer, admin: AdminAuth, *, clock: Clock = _utc_now
+    server: AuthorizationServer,
+    admin: AdminAuth,
+    *,
+    clock: Clock = _utc_now,
+    on_rotated: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None,
 ) -> APIRouter:
     """List the OAuth signing keys (``admin``, ``auditor``), rotate them (``admin``)."""
     readers = Depends(admin.actor(Role.ADMIN, Role.AUDITOR))
@@ -175,14 +179,13 @@ def keys_router(
         now = clock()
         return {"keys": [key_summary(k, now) for k in server.keys.all_keys()]}
 
-    @router.post(
-        "/rotate",
-        summary="Rotate the token signing key",
-        dependencies=[Depends(admin.actor())],
-    )
-    async def rotate() -> dict[str, Any]:
+    @router.post("/rotate", summary="Rotate the token signing key")
+    async def rotate(actor: str = Depends(admin.actor())) -> dict[str, Any]:
         now = clock()
-        return key_summary(await server.keys.rotate(now), now)
+        summary = key_summary(await server.keys.rotate(now), now)
+        if on_rotated is not None:  # the audit ledger: who rotated, which kid (public)
+            await on_rotated({"actor": actor, "kid": summary["kid"], "alg": summary["alg"]})
+        return summary
 
     return router
 
