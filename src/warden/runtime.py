@@ -28,6 +28,10 @@ from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser
 from warden.decisions.models import Decision, DecisionRequest, Outcome, Reason
 from warden.decisions.pipeline import evaluate
 from warden.decisions.view import DecisionView
+from warden.entitlements.cedar import GrantClock
+from warden.entitlements.service import EntitlementService
+from warden.entitlements.store.sql import SqlEntitlementStore
+from warden.entitlements.usage import LedgerUsage
 from warden.policy.bundle import default_schema, load_bundle
 from warden.policy.engine import PreparedPolicies
 from warden.policy.errors import PolicyValidationError
@@ -75,9 +79,17 @@ class Runtime:
             SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh
         )
         self.access = AccessService(engine, _LedgerSink(self.ledger))
+        self.entitlements = EntitlementService(
+            SqlEntitlementStore(engine),
+            _LedgerSink(self.ledger),
+            self.refresh,
+            agents=self.registry,
+            usage=LedgerUsage(engine),
+        )
         # Periodic work (expiry, review deadlines...): name → job(now). Run by
         # :meth:`housekeep`, which ``warden serve`` calls every ``HOUSEKEEPING_SECONDS``.
         self.housekeeping: dict[str, Housekeeping] = {"agent-expiry": self.registry.expire_due}
+        self.housekeeping["entitlement-expiry"] = self.entitlements.expire_due
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -85,7 +97,7 @@ class Runtime:
         self._background: asyncio.Task[None] | None = None
         self._rebuild_again = False
         self._housekeeper: asyncio.Task[None] | None = None
-        self.analysers: Sequence[Analyser] = DEFAULT_ANALYSERS
+        self.analysers: Sequence[Analyser] = (*DEFAULT_ANALYSERS, GrantClock())
         self._prepared: PreparedPolicies | None = None
         self._view: DecisionView | None = None
         # Serialises view rebuilds and policy swaps: the last rebuild to finish must be one
@@ -246,12 +258,17 @@ class Runtime:
         while True:
             self._rebuild_again = False
             started = self._generation
-            agents, tools = await asyncio.gather(self.registry.agents(), self.registry.tools())
             assert self._prepared is not None
+            agents, tools, policies = await asyncio.gather(
+                self.registry.agents(),
+                self.registry.tools(),
+                # The bundle plus a permit per entitlement in force (compiled off the loop).
+                self.entitlements.decision_policies(self._prepared, _now()),
+            )
             registry = RegistrySnapshot.of(agents, tools)
             # Off the event loop: parsing a large entity graph takes a while; decisions keep
             # using the previous view until the new one is swapped in.
-            view = await asyncio.to_thread(DecisionView.build, self._prepared, registry)
+            view = await asyncio.to_thread(DecisionView.build, policies, registry)
             # Status patches made after the registry was read must survive the swap.
             later = {k: v for k, v in self._patches.items() if v[0] > started}
             self._patches = later

@@ -17,6 +17,8 @@ from warden.access.api import access_error_response, access_router
 from warden.access.errors import AccessError
 from warden.audit.api import audit_router
 from warden.decisions.api import authzen_router
+from warden.entitlements.api import entitlement_error_response, entitlement_router
+from warden.entitlements.errors import EntitlementError
 from warden.policy.api import policy_error_response, policy_router
 from warden.policy.errors import PolicyError
 from warden.policy.models import Bundle, PolicyRevision
@@ -51,6 +53,8 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
         return await runtime.apply_policies(bundle, author=author)
 
     app.include_router(authzen_router(runtime.decide, pdp_url=_base_url))
+    # Before the registry's routes: its `/v1/agents/{id:path}` would take `…/entitlements`.
+    app.include_router(entitlement_router(runtime.entitlements, runtime.registry, admin))
     app.include_router(registry_router(runtime.registry, admin))
     app.include_router(policy_router(runtime.policies, apply, admin))
     app.include_router(audit_router(runtime.ledger_store, admin))
@@ -104,6 +108,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
         return registry_error_response(exc)
+
+    @app.exception_handler(EntitlementError)
+    async def entitlement_error(_: Request, exc: EntitlementError) -> JSONResponse:
+        return entitlement_error_response(exc)
 
     @app.exception_handler(AccessError)
     async def access_error(_: Request, exc: AccessError) -> JSONResponse:
