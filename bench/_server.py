@@ -27,8 +27,7 @@ from warden.server.loop import freeze_startup_heap, run
 async def main(args: argparse.Namespace) -> None:
     runtime = await Runtime.open(args.database_url)
     store = SqlRegistryStore(runtime._engine)
-    for agent in agents(args.agents):
-        await store.insert_agent(agent)
+    await store.insert_agents(list(agents(args.agents)))
     for tool in tools():
         await store.upsert_tool(tool)
     await runtime.apply_policies(policies(args.policies), author="bench")

@@ -103,8 +103,7 @@ async def _runtime_decide(bundle: Any, n_agents: int, iterations: int) -> list[f
 async def _runtime(url: str, bundle: Any, n_agents: int) -> Runtime:
     runtime = await Runtime.open(url)
     store = SqlRegistryStore(runtime._engine)
-    for agent in agents(n_agents):
-        await store.insert_agent(agent)
+    await store.insert_agents(agents(n_agents))
     for tool in tools():
         await store.upsert_tool(tool)
     await runtime.apply_policies(bundle, author="bench")

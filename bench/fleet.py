@@ -71,7 +71,19 @@ def tool_specs() -> list[ToolSpec]:
 
 
 def agents(n: int) -> list[Agent]:
-    return [Agent(**s.model_dump(), created_at=NOW, updated_at=NOW) for s in agent_specs(n)]
+    return [
+        Agent(
+            id=s.id,
+            display_name=s.display_name,
+            owner=s.owner,
+            team=s.team,
+            status=s.status,
+            risk_tier=s.risk_tier,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        for s in agent_specs(n)
+    ]
 
 
 def tools() -> list[Tool]:

@@ -23,7 +23,7 @@ agents = Table(
     "agents",
     metadata,
     Column("id", String(2048), primary_key=True),  # SPIFFE ID
-    Column("display_name", String(200), nullable=False),
+    Column("display_name", String(200), nullable=False, index=True),
     Column("owner", String(320), nullable=False, index=True),
     Column("team", String(200), nullable=False, index=True),
     Column("status", String(20), nullable=False, index=True),
@@ -34,7 +34,7 @@ agents = Table(
     Column("purpose", String(200), nullable=False, server_default=""),
     Column("expires_at", String(40), nullable=True),  # suspended automatically after this
     Column("status_reason", Text, nullable=False, server_default=""),  # why the last change
-    Column("last_active_at", String(40), nullable=True),  # last decision about it
+    Column("last_active_at", String(40), nullable=True, index=True),  # last decision about it
 )
 
 tools = Table(

@@ -24,7 +24,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("expires_at", _WHEN, nullable=True))
         batch.add_column(sa.Column("status_reason", sa.Text, nullable=False, server_default=""))
         batch.add_column(sa.Column("last_active_at", _WHEN, nullable=True))
-    for column in ("owner", "team", "status"):  # the inventory filters on these
+    # The inventory filters and sorts on these.
+    for column in ("owner", "team", "status", "display_name", "last_active_at"):
         op.create_index(f"ix_agents_{column}", "agents", [column])
     op.create_table(
         "agent_owners",
@@ -55,7 +56,7 @@ def downgrade() -> None:
     op.drop_table("access_tokens")
     op.drop_index("ix_agent_owners_owner", "agent_owners")
     op.drop_table("agent_owners")
-    for column in ("owner", "team", "status"):
+    for column in ("owner", "team", "status", "display_name", "last_active_at"):
         op.drop_index(f"ix_agents_{column}", "agents")
     with op.batch_alter_table("agents") as batch:
         for column in ("last_active_at", "status_reason", "expires_at", "purpose"):
