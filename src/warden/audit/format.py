@@ -14,7 +14,10 @@ from typing import Any
 from warden.audit.models import DECISION_EVENTS, LedgerEntry
 
 _MAX_VALUE = 80
-_IDENTIFYING_KEYS = ("agent_id", "id", "tool", "name", "revision", "author", "actor")
+_IDENTIFYING_KEYS = (
+    "agent_id", "id", "tool", "name", "from", "to", "reason", "kid",
+    "revision", "author", "actor",
+)  # fmt: skip
 # Objects nested in registry and sighting payloads, and the field that identifies each.
 _NESTED_KEYS = {"agent": "id", "tool": "name", "subject": "id"}
 

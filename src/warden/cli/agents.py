@@ -198,7 +198,6 @@ def _transition(
         print_json(agent.to_dict())
         return
     console.print(f"{agent.id} is now {status_text(agent.status)}", highlight=False)
-    _warn(agent)
 
 
 _AGENT_ARG = typer.Argument(..., help="The agent's SPIFFE ID.")

@@ -56,6 +56,18 @@ def test_other_events_show_only_identifying_fields() -> None:
     )
 
 
+def test_a_lifecycle_change_shows_from_to_and_why() -> None:
+    changed = entry(
+        EventType.REGISTRY_AGENT_STATUS_CHANGED,
+        {"actor": "ana@acme.example", "agent_id": "spiffe://acme/agent/ap", "from": "active",
+         "to": "suspended", "reason": "ticket SEC-7\x1b[2J"},
+    )  # fmt: skip
+    assert format_entry(changed) == (
+        "2026-11-28T14:03:11Z  #1042  registry:agent:status_changed  agent_id=spiffe://acme/agent/ap"
+        "  from=active  to=suspended  reason=ticket SEC-7\ufffd[2J  actor=ana@acme.example"
+    )
+
+
 def test_an_event_type_from_a_newer_warden_still_renders() -> None:
     newer = replace(entry(EventType.DECISION_DENY, {}), event_type="agent:credential:issued")
     assert format_entry(newer) == "2026-11-28T14:03:11Z  #1042  agent:credential:issued"
