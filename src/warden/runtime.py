@@ -42,6 +42,8 @@ from warden.registry.entities import RegistrySnapshot
 from warden.registry.models import Agent, AgentStatus
 from warden.registry.service import RegistryService
 from warden.registry.store.sql import SqlRegistryStore
+from warden.reviews.service import ReviewService
+from warden.reviews.store import ReviewStore
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
 from warden.tokens.service import AuthorizationServer
 from warden.tokens.settings import TokenSettings
@@ -90,6 +92,10 @@ class Runtime:
         # :meth:`housekeep`, which ``warden serve`` calls every ``HOUSEKEEPING_SECONDS``.
         self.housekeeping: dict[str, Housekeeping] = {"agent-expiry": self.registry.expire_due}
         self.housekeeping["entitlement-expiry"] = self.entitlements.expire_due
+        self.reviews = ReviewService(
+            ReviewStore(engine), self.registry, self.entitlements, _LedgerSink(self.ledger)
+        )
+        self.housekeeping["review-deadlines"] = self.reviews.enforce_deadlines
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}

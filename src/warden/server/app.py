@@ -24,6 +24,8 @@ from warden.policy.errors import PolicyError
 from warden.policy.models import Bundle, PolicyRevision
 from warden.registry.api import registry_error_response, registry_router
 from warden.registry.errors import RegistryError
+from warden.reviews.api import review_error_response, review_router
+from warden.reviews.errors import ReviewError
 from warden.runtime import Runtime
 from warden.server.auth import AdminAuth, oauth_admin_check
 from warden.tokens.api import keys_router, oauth_router
@@ -59,6 +61,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(policy_router(runtime.policies, apply, admin))
     app.include_router(audit_router(runtime.ledger_store, admin))
     app.include_router(access_router(runtime.access, admin))
+    app.include_router(review_router(runtime.reviews, admin))
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
     app.include_router(keys_router(runtime.tokens, admin))
@@ -116,6 +119,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AccessError)
     async def access_error(_: Request, exc: AccessError) -> JSONResponse:
         return access_error_response(exc)
+
+    @app.exception_handler(ReviewError)
+    async def review_error(_: Request, exc: ReviewError) -> JSONResponse:
+        return review_error_response(exc)
 
     @app.exception_handler(PolicyError)
     async def policy_error(_: Request, exc: PolicyError) -> JSONResponse:
