@@ -16,6 +16,7 @@ MAX_JUSTIFICATION = 1000
 
 _ACTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}")
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
+_GIVEN_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(::[A-Za-z_][A-Za-z0-9_]*)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -48,8 +49,8 @@ def grant_spec(action: str, resource_type: str, resource_id: str, justification:
 
 
 def _resource_type(value: str) -> str:
-    try:
-        cedar = cedar_entity_type(value)
+    try:  # `tool` (AuthZEN) → `Tool` (Cedar), as the decision pipeline maps them
+        cedar = cedar_entity_type(value) if _GIVEN_TYPE.fullmatch(value) else ""
     except InvalidValue:
         cedar = ""
     if len(cedar) > 200 or not _TYPE.fullmatch(cedar) or cedar == "Action":

@@ -125,7 +125,7 @@ class _Reader:
         purpose = self.text(fields.get("purpose"), "`purpose`", root)
         grants = self.grants(fields.get("grants"), root)
         if self.problems:
-            raise TemplateInvalid(self.problems)
+            raise TemplateInvalid(sorted(self.problems, key=lambda p: p.line))
         return Template(name, purpose, grants, self.source)
 
     def grants(self, node: yaml.Node | None, parent: yaml.Node | None) -> tuple[GrantSpec, ...]:
@@ -152,6 +152,8 @@ class _Reader:
         if not fields:
             return None
         texts = {k: self.text(v, f"{where}: `{k}`", node) for k, v in fields.items()}
+        if not all(texts.values()):
+            return None  # already reported
         if "tool" in texts and ({"resource", "resource_type"} & texts.keys()):
             self.problem(node, f"{where}: give `tool` or `resource`, not both")
             return None
