@@ -44,6 +44,7 @@ from warden.registry.service import RegistryService
 from warden.registry.store.sql import SqlRegistryStore
 from warden.reviews.service import ReviewService
 from warden.reviews.store import ReviewStore
+from warden.scim.service import ScimResources
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
 from warden.tokens.service import AuthorizationServer
 from warden.tokens.settings import TokenSettings
@@ -81,6 +82,15 @@ class Runtime:
             SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh
         )
         self.access = AccessService(engine, _LedgerSink(self.ledger))
+        # SCIM 2.0 (/scim/v2): the IdP's people and groups, and the agents; a person the IdP
+        # deactivates or deletes orphans the agents they alone owned.
+        self.scim = ScimResources(
+            engine,
+            self.registry,
+            _LedgerSink(self.ledger),
+            trust_domain=self.token_settings.trust_domain,
+        )
+        self.registry.directory = self.scim.people
         self.entitlements = EntitlementService(
             SqlEntitlementStore(engine),
             _LedgerSink(self.ledger),

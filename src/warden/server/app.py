@@ -27,6 +27,7 @@ from warden.registry.errors import RegistryError
 from warden.reviews.api import review_error_response, review_router
 from warden.reviews.errors import ReviewError
 from warden.runtime import Runtime
+from warden.scim.api import scim_app
 from warden.server.auth import AdminAuth, oauth_admin_check
 from warden.tokens.api import keys_router, oauth_router
 from warden.tokens.authorize_api import authorization_routes
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(audit_router(runtime.ledger_store, admin))
     app.include_router(access_router(runtime.access, admin))
     app.include_router(review_router(runtime.reviews, admin))
+    app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
     app.include_router(keys_router(runtime.tokens, admin))

@@ -236,4 +236,36 @@ review_reviewers = Table(
 
 # --- SCIM 2.0 (people and groups) — migration 0006 ------------------------------------------
 
+scim_resources = Table(
+    "scim_resources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("resource_type", String(40), nullable=False, index=True),  # User | Group
+    # comparison keys (lower-case unless case-exact) of the attributes looked up by value
+    Column("user_name", String(512), nullable=True, unique=True),  # Users' userName
+    Column("email", String(320), nullable=True, index=True),  # Users' primary email
+    Column("external_id", String(512), nullable=True, index=True),
+    Column("display_name", String(512), nullable=True, index=True),
+    Column("active", Boolean, nullable=True),  # Users: false when the IdP deactivated them
+    Column("version", String(64), nullable=False),  # the ETag
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("body", Text, nullable=False),  # the resource's SCIM JSON, never a password
+)
+
+scim_departed_people = Table(
+    "scim_departed_people",
+    metadata,
+    Column("person", String(320), primary_key=True),  # userName or email, lower-case
+    Column("resource_id", String(64), nullable=False),  # the deleted User
+    Column("deleted_at", String(40), nullable=False),
+)
+
+scim_agents = Table(
+    "scim_agents",
+    metadata,
+    Column("agent_id", String(2048), primary_key=True),
+    Column("external_id", String(512), nullable=True),  # the provisioning client's id for it
+)
+
 # --- shadow agents — migration 0007 ---------------------------------------------------------
