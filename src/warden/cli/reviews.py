@@ -58,6 +58,7 @@ _STATE_STYLE = {
     "closing": "yellow",
     "closed": "dim",
 }
+_EFFECTS = {"entitlement_revoked": "grant revoked", "agent_suspended": "agent suspended"}
 _LOCAL = Principal(CLI_AUTHOR, frozenset({Role.ADMIN}))
 
 CampaignArg = typer.Argument(..., help="The campaign's id (from `warden reviews list`).")
@@ -353,16 +354,17 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def _items_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("#", "agent", "entitlement", "reviewers", "state", "decided by", "effect")
+    table = Table("#", "agent / entitlement", "reviewers", "decision", "effect")
+    for column in table.columns:
+        column.overflow = "fold"
     for item in rows:
+        by = f"\n[dim]by {item['decided_by']}[/]" if item["decided_by"] else ""
         table.add_row(
             str(item["number"]),
-            item["agent_name"],
-            _what(item),
-            ", ".join(item["reviewers"]),
-            _styled(item["state"]),
-            item["decided_by"] or "",
-            (item["effect"] or "").replace("_", " "),
+            f"{item['agent_name']}\n[dim]{_what(item)}[/]",
+            "\n".join(item["reviewers"]),
+            _styled(item["state"]) + by,
+            _EFFECTS.get(item["effect"] or "", ""),
         )
     return table
 
@@ -400,6 +402,8 @@ def _what(item: dict[str, Any]) -> str:
     grant = item["entitlement"]
     if grant is None:
         return "(the agent itself)"
+    if grant["resource_type"] == "Tool":  # the common case reads best bare
+        return f"{grant['action']} {grant['resource_id']}"
     return f"{grant['action']} {grant['resource_type']}::{grant['resource_id']}"
 
 

@@ -1,8 +1,9 @@
-"""The review service over the real registry and a real store (SQLite and PostgreSQL), with
-the entitlement service's contract held in memory (``review_helpers.StandInEntitlements``)."""
+"""The review service of a real runtime — real registry, real entitlement service — on both
+stores (SQLite and PostgreSQL), with a controlled clock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,14 +19,13 @@ from review_helpers import (
     OLD,
     RECON,
     T0,
-    LedgerSink,
-    StandInEntitlements,
     events,
     register,
 )
 
 from warden.access.models import ADMIN, Principal, Role
 from warden.entitlements.models import GrantState
+from warden.entitlements.service import EntitlementService
 from warden.registry.models import AgentStatus, RiskTier
 from warden.reviews.errors import (
     AlreadyDecided,
@@ -36,7 +36,6 @@ from warden.reviews.errors import (
 from warden.reviews.models import CampaignState, Consequence, Effect, ItemState, Verdict
 from warden.reviews.service import ReviewService
 from warden.reviews.specs import CampaignSpec, ScopeSpec
-from warden.reviews.store import ReviewStore
 from warden.runtime import Runtime
 
 OWNER_ANN = Principal(ANN, frozenset({Role.OWNER}))
@@ -47,53 +46,47 @@ AUDITOR = Principal(CAT, frozenset({Role.AUDITOR}))
 @dataclass
 class World:
     runtime: Runtime
-    grants: StandInEntitlements
+    grants: EntitlementService
     reviews: ReviewService
+
+    async def state(self, grant_id: str) -> GrantState:
+        return (await self.grants.get(grant_id)).state
 
 
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[World]:
     runtime = await Runtime.open(database_url)
-    grants = StandInEntitlements()
-    reviews = ReviewService(
-        ReviewStore(runtime.engine), runtime.registry, grants, LedgerSink(runtime)
-    )
     try:
-        yield World(runtime, grants, reviews)
+        yield World(runtime, runtime.entitlements, runtime.reviews)
     finally:
         await runtime.close()
 
 
 async def _fleet(world: World) -> dict[str, str]:
     """AP (ann, co-owner bob) holds two grants in force and one expired; RECON (ann) holds
-    none; HR (bob) is in another team; OLD (ann) is retired. Returns grant ids by name."""
+    none; HR (bob) is in another team; OLD (ann) is retired. Returns grant ids by tool."""
     await register(world.runtime, AP, co_owners=(BOB,), risk=RiskTier.HIGH)
     await register(world.runtime, RECON)
     await register(world.runtime, HR, owner=BOB, team="people")
-    await register(world.runtime, OLD, status=AgentStatus.RETIRED)
+    await register(world.runtime, OLD)
+    before = T0 - timedelta(days=1)
+    held = (
+        (AP, "ledger.read", None),
+        (AP, "payments.transfer", None),
+        (AP, "old", T0 - timedelta(hours=1)),  # expired before the campaign opens
+        (HR, "hr.read", None),
+        (OLD, "batch", None),
+    )
     ids = {}
-    for name, expires in (("ledger.read", None), ("payments.transfer", None), ("old", T0)):
+    for agent_id, tool, expires in held:
         grant = await world.grants.grant(
-            AP,
-            "invoke",
-            "Tool",
-            name,
-            justification="month end",
-            actor="admin",
-            now=T0,
-            expires_at=expires,
-        )
-        ids[name] = grant.id
-    ids["hr"] = (
-        await world.grants.grant(
-            HR, "invoke", "Tool", "hr.read", justification="onboarding", actor="admin", now=T0
-        )
-    ).id
-    ids["retired"] = (
-        await world.grants.grant(
-            OLD, "invoke", "Tool", "batch", justification="legacy", actor="admin", now=T0
-        )
-    ).id
+            agent_id, "invoke", "Tool", tool, justification="month end", actor="admin",
+            now=before, expires_at=expires,
+        )  # fmt: skip
+        ids[tool] = grant.id
+    await world.runtime.registry.transition(
+        OLD, AgentStatus.RETIRED, actor="admin", reason="replaced", now=before
+    )
     return ids
 
 
@@ -173,12 +166,12 @@ async def test_certify_revoke_then_the_deadline_revokes_what_was_left(world: Wor
     assert certified.effect is Effect.NONE
     revoked = await world.reviews.decide(campaign.id, 2, Verdict.REVOKE, by=OWNER_BOB, now=day)
     assert revoked.state is ItemState.REVOKED and revoked.effect is Effect.ENTITLEMENT_REVOKED
-    transfer = world.grants.grants[ids["payments.transfer"]]
+    transfer = await world.grants.get(ids["payments.transfer"])
     assert transfer.state is GrantState.REVOKED and transfer.changed_by == BOB
     assert campaign.id in (transfer.change_reason or "")
     with pytest.raises(AlreadyDecided, match="already revoked"):
         await world.reviews.decide(campaign.id, 2, Verdict.CERTIFY, by=OWNER_ANN, now=day)
-    assert world.grants.grants[ids["ledger.read"]].state is GrantState.ACTIVE
+    assert await world.state(ids["ledger.read"]) is GrantState.ACTIVE
 
     assert await world.reviews.enforce_deadlines(DEADLINE - timedelta(seconds=1)) == []
     [closed] = await world.reviews.enforce_deadlines(DEADLINE)
@@ -187,7 +180,7 @@ async def test_certify_revoke_then_the_deadline_revokes_what_was_left(world: Wor
     recon = await world.reviews.item(campaign.id, 3)
     assert recon.state is ItemState.EXPIRED and recon.effect is Effect.NONE
     assert (await world.runtime.registry.agent(RECON)).status is AgentStatus.ACTIVE
-    assert world.grants.grants[ids["ledger.read"]].state is GrantState.ACTIVE
+    assert await world.state(ids["ledger.read"]) is GrantState.ACTIVE
     report = await world.reviews.report(campaign.id)
     assert (report.progress.certified, report.progress.revoked, report.progress.expired) == (
         1,
@@ -214,8 +207,8 @@ async def test_the_deadline_revokes_undecided_grants(world: World) -> None:
         await world.reviews.open(_spec(kind="owner", value=BOB), actor="admin", now=T0)
     ).campaign
     await world.reviews.enforce_deadlines(DEADLINE + timedelta(hours=1))
-    for name in ("ledger.read", "payments.transfer", "hr"):
-        grant = world.grants.grants[ids[name]]
+    for name in ("ledger.read", "payments.transfer", "hr.read"):
+        grant = await world.grants.get(ids[name])
         assert grant.state is GrantState.REVOKED and grant.changed_by == "warden"
         assert campaign.id in (grant.change_reason or "")
     items = (await world.reviews.items(campaign.id)).items
@@ -295,8 +288,8 @@ async def test_an_admin_closes_a_campaign_early(world: World) -> None:
         1,
         0,
     )
-    assert world.grants.grants[ids["payments.transfer"]].state is GrantState.REVOKED
-    assert world.grants.grants[ids["ledger.read"]].state is GrantState.ACTIVE
+    assert await world.state(ids["payments.transfer"]) is GrantState.REVOKED
+    assert await world.state(ids["ledger.read"]) is GrantState.ACTIVE
     [closed] = await events(world.runtime, "review:campaign:closed")
     assert closed["actor"] == "root@acme.example" and closed["reason"] == "closed"
     with pytest.raises(CampaignClosed, match="already closed"):
@@ -317,3 +310,20 @@ async def test_items_filter_by_reviewer_and_state(world: World) -> None:
     assert first.to_dict()["next_offset"] == 2 and first.total == 4
     report = await world.reviews.report(campaign.id)
     assert report.progress.reviewers[BOB] == {"pending": 2, "total": 3}
+
+
+async def test_two_reviewers_deciding_at_once_cannot_both_win(world: World) -> None:
+    ids = await _fleet(world)
+    campaign = (await world.reviews.open(_spec(), actor="admin", now=T0)).campaign
+    outcomes = await asyncio.gather(
+        world.reviews.decide(campaign.id, 2, Verdict.CERTIFY, by=OWNER_ANN, now=T0),
+        world.reviews.decide(campaign.id, 2, Verdict.REVOKE, by=OWNER_BOB, now=T0),
+        return_exceptions=True,
+    )
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    lost = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(won) == 1 and len(lost) == 1 and isinstance(lost[0], AlreadyDecided)
+    item = await world.reviews.item(campaign.id, 2)
+    expected = GrantState.ACTIVE if item.state is ItemState.CERTIFIED else GrantState.REVOKED
+    assert await world.state(ids["payments.transfer"]) is expected
+    assert len(await events(world.runtime, "review:item:decided")) == 1
