@@ -19,7 +19,7 @@ validated the same way, every problem reported with its line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,9 @@ def packaged() -> list[Template]:
     """The templates Warden ships, by name."""
     folder = resources.files("warden.entitlements") / "templates"
     found = [
-        parse(entry.read_text(encoding="utf-8"), f"templates/{entry.name}")
+        replace(
+            parse(entry.read_text(encoding="utf-8"), f"templates/{entry.name}"), source=PACKAGED
+        )
         for entry in folder.iterdir()
         if entry.name.endswith(".yaml")
     ]

@@ -14,6 +14,8 @@ from warden.entitlements.models import Entitlement, GrantState
 from warden.store.schema import entitlements
 
 _CHANGES = ("state", "changed_by", "changed_at", "change_reason")
+_ORDER = [entitlements.c[c] for c in ("granted_at", "agent_id", "action", "resource_type")]
+_ORDER += [entitlements.c.resource_id, entitlements.c.id]
 
 
 class SqlEntitlementStore:
@@ -44,7 +46,7 @@ class SqlEntitlementStore:
     async def list(
         self, *, agent_id: str | None = None, state: GrantState | None = None
     ) -> list[Entitlement]:
-        query = select(entitlements).order_by(entitlements.c.granted_at, entitlements.c.id)
+        query = select(entitlements).order_by(*_ORDER)
         if agent_id is not None:
             query = query.where(entitlements.c.agent_id == agent_id)
         if state is not None:
