@@ -45,6 +45,11 @@ from warden.registry.store.sql import SqlRegistryStore
 from warden.reviews.service import ReviewService
 from warden.reviews.store import ReviewStore
 from warden.scim.service import ScimResources
+from warden.shadow.analyser import BlockedAnalyser
+from warden.shadow.models import Surface
+from warden.shadow.service import ShadowService
+from warden.shadow.sources import sight_decision, token_refusals
+from warden.shadow.store import SqlSightingStore
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
 from warden.tokens.service import AuthorizationServer
 from warden.tokens.settings import TokenSettings
@@ -82,6 +87,10 @@ class Runtime:
             SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh
         )
         self.access = AccessService(engine, _LedgerSink(self.ledger))
+        # Sightings of unregistered or inactive agents, tallied in memory between flushes.
+        self.shadow = ShadowService(
+            SqlSightingStore(engine), _LedgerSink(self.ledger), self.registry
+        )
         # SCIM 2.0 (/scim/v2): the IdP's people and groups, and the agents; a person the IdP
         # deactivates or deletes orphans the agents they alone owned.
         self.scim = ScimResources(
@@ -101,6 +110,7 @@ class Runtime:
         # Periodic work (expiry, review deadlines...): name → job(now). Run by
         # :meth:`housekeep`, which ``warden serve`` calls every ``HOUSEKEEPING_SECONDS``.
         self.housekeeping: dict[str, Housekeeping] = {"agent-expiry": self.registry.expire_due}
+        self.housekeeping["shadow-flush"] = self.shadow.flush
         self.housekeeping["entitlement-expiry"] = self.entitlements.expire_due
         self.reviews = ReviewService(
             ReviewStore(engine), self.registry, self.entitlements, _LedgerSink(self.ledger)
@@ -114,6 +124,8 @@ class Runtime:
         self._rebuild_again = False
         self._housekeeper: asyncio.Task[None] | None = None
         self.analysers: Sequence[Analyser] = (*DEFAULT_ANALYSERS, GrantClock())
+        # Blocked identifiers first: denied with their own reason, registered or not.
+        self.analysers = (BlockedAnalyser(self.shadow.is_blocked), *self.analysers)
         self._prepared: PreparedPolicies | None = None
         self._view: DecisionView | None = None
         # Serialises view rebuilds and policy swaps: the last rebuild to finish must be one
@@ -143,6 +155,7 @@ class Runtime:
             await runtime.refresh()
             await runtime._open_tokens()
             await runtime.access.load()
+            await runtime.shadow.load()
         except BaseException:
             await runtime.close()
             raise
@@ -158,6 +171,10 @@ class Runtime:
                 await self._housekeeper
         with contextlib.suppress(Exception):
             await self._flush_activity()
+        try:
+            await self.shadow.flush()
+        except Exception:
+            log.exception("could not store shadow agent sightings")
         await self.ledger.close()
         if isinstance(self.ledger_store, SqliteLedgerStore):
             await self.ledger_store.close()
@@ -204,6 +221,7 @@ class Runtime:
             registry=self.registry,
             now=now,
             svids=self._svids,
+            on_refused=token_refusals(self.shadow),
         )
 
     @property
@@ -235,7 +253,8 @@ class Runtime:
 
     def agent_is_active(self, agent_id: str) -> bool:
         agent = self.view.registry.agents.get(agent_id)
-        return agent is not None and agent.status is AgentStatus.ACTIVE
+        active = agent is not None and agent.status is AgentStatus.ACTIVE
+        return active and not self.shadow.is_blocked(agent_id)
 
     async def record_credential_issued(self, event: Mapping[str, Any]) -> None:
         """Audit an SVID issued to an agent (what and until when; never the key or token)."""
@@ -323,14 +342,16 @@ class Runtime:
             await self._rebuild()
         return revision
 
-    async def decide(self, request: DecisionRequest) -> Decision:
+    async def decide(self, request: DecisionRequest, *, where: str = Surface.SDK) -> Decision:
         """Decide and record. The decision is in the ledger before it is returned;
-        if it cannot be recorded the answer is deny."""
+        if it cannot be recorded the answer is deny. ``where`` names the surface that asked
+        (``authzen``, ``sdk``, ``mcp``...), for shadow-agent sightings."""
         now = _now()
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
         decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
         if request.subject.type == "agent":
             self._activity[request.subject.id] = now
+            sight_decision(self.shadow, request, decision, where=where)  # memory only
         try:
             await self.ledger.append(
                 _DECISION_EVENTS[decision.outcome],
@@ -341,29 +362,20 @@ class Runtime:
         except LedgerUnavailable:
             log.error("ledger unavailable; denying decision %s", decision.decision_id)
             return _unrecorded(decision)
-        if any(r.code == "agent.unknown" for r in decision.reasons):
-            await self._record_sighting(request, decision)
         return decision
-
-    async def _record_sighting(self, request: DecisionRequest, decision: Decision) -> None:
-        payload = {
-            "subject": {"type": request.subject.type, "id": request.subject.id},
-            "decision_id": decision.decision_id,
-        }
-        try:
-            await self.ledger.append(EventType.AGENT_SIGHTING_UNKNOWN, payload)
-        except LedgerUnavailable:
-            log.error("ledger unavailable; shadow agent sighting not recorded")
 
 
 class _RegistryDirectory:
     """The registry as the authorization server sees it: the current snapshot's statuses
-    (rebuilt after every registry write, so a suspension takes effect at once)."""
+    (rebuilt after every registry write, so a suspension takes effect at once), and
+    ``blocked`` for an identifier blocked as a shadow agent, registered or not."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
     def agent_status(self, agent_id: str) -> str | None:
+        if self._runtime.shadow.is_blocked(agent_id):
+            return "blocked"
         agent = self._runtime.view.registry.agents.get(agent_id)
         return None if agent is None else agent.status.value
 

@@ -89,9 +89,11 @@ async def test_unknown_agent_is_denied_and_sighted(
     shadow = "spiffe://acme.example/agent/shadow"
     result = await _evaluate(client, "ledger.read", agent=shadow)
     assert result["context"]["reasons"][0]["code"] == "agent.unknown"
+    await runtime.shadow.flush()  # sightings are tallied in memory, stored in batches
     last = (await runtime.ledger_store.tail(1))[0]
     assert last.event_type == "agent:sighting:unknown"
     assert last.payload["subject"]["id"] == shadow
+    assert last.payload["decision_id"] == result["context"]["decision_id"]
 
 
 async def test_admin_api_needs_the_token(client: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,9 @@ from warden.reviews.errors import ReviewError
 from warden.runtime import Runtime
 from warden.scim.api import scim_app
 from warden.server.auth import AdminAuth, oauth_admin_check
+from warden.shadow.api import shadow_error_response, shadow_router
+from warden.shadow.errors import ShadowError
+from warden.shadow.models import Surface
 from warden.tokens.api import keys_router, oauth_router
 from warden.tokens.authorize_api import authorization_routes
 from warden.tokens.svid_api import svid_router
@@ -55,13 +59,15 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     async def apply(bundle: Bundle, author: str) -> PolicyRevision:
         return await runtime.apply_policies(bundle, author=author)
 
-    app.include_router(authzen_router(runtime.decide, pdp_url=_base_url))
+    decide = partial(runtime.decide, where=Surface.AUTHZEN)
+    app.include_router(authzen_router(decide, pdp_url=_base_url))
     # Before the registry's routes: its `/v1/agents/{id:path}` would take `…/entitlements`.
     app.include_router(entitlement_router(runtime.entitlements, runtime.registry, admin))
     app.include_router(registry_router(runtime.registry, admin))
     app.include_router(policy_router(runtime.policies, apply, admin))
     app.include_router(audit_router(runtime.ledger_store, admin))
     app.include_router(access_router(runtime.access, admin))
+    app.include_router(shadow_router(runtime.shadow, admin))
     app.include_router(review_router(runtime.reviews, admin))
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
@@ -113,6 +119,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
         return registry_error_response(exc)
+
+    @app.exception_handler(ShadowError)
+    async def shadow_error(_: Request, exc: ShadowError) -> JSONResponse:
+        return shadow_error_response(exc)
 
     @app.exception_handler(EntitlementError)
     async def entitlement_error(_: Request, exc: EntitlementError) -> JSONResponse:

@@ -269,3 +269,23 @@ scim_agents = Table(
 )
 
 # --- shadow agents — migration 0007 ---------------------------------------------------------
+
+shadow_sightings = Table(
+    "shadow_sightings",
+    metadata,
+    Column("id", String(12), primary_key=True),  # sha256("<kind>:<identifier>")[:12]
+    Column("kind", String(20), nullable=False),  # subject, oauth_client, spiffe, mcp_client
+    Column("identifier", Text, nullable=False),  # as presented (unverified), at most 2048
+    Column("first_seen", String(40), nullable=False),
+    Column("last_seen", String(40), nullable=False),
+    Column("seen_count", BigInteger, nullable=False),
+    Column("surfaces", Text, nullable=False),  # JSON array: authzen, token_endpoint, mcp...
+    Column("tools", Text, nullable=False),  # JSON array: tools and resources it tried
+    Column("humans", Text, nullable=False),  # JSON array: people it acted for, when said
+    Column("registry_status", String(20), nullable=True),  # known-but-inactive agent's status
+    Column("status", String(20), nullable=False, index=True),  # open | promoted | blocked
+    Column("status_reason", Text, nullable=False, server_default=""),
+    Column("status_by", String(320), nullable=True),
+    Column("status_at", String(40), nullable=True),
+    Column("agent_id", String(2048), nullable=True),  # the agent it was promoted to
+)

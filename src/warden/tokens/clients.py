@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote_plus
 
-from warden.tokens.errors import InvalidClient, InvalidRequest
+from warden.tokens.errors import InvalidClient, InvalidRequest, UnknownClient
 from warden.tokens.models import JWT_BEARER_ASSERTION, Client, ClientAuthMethod
 from warden.tokens.rfc7523 import AssertionVerifier, unverified_claims
 from warden.tokens.store import ClientStore
@@ -147,7 +147,7 @@ class ClientAuthenticator:
         if client is None:
             if presented.secret is not None:
                 secret_matches(presented.secret, _DUMMY_HASH)  # same cost as a known client
-            raise InvalidClient("client authentication failed")
+            raise UnknownClient("client authentication failed")
         if presented.method is not client.auth_method:
             raise InvalidClient(
                 f"client `{client.client_id}` authenticates with `{client.auth_method.value}`"

@@ -7,21 +7,30 @@ twice is ``invalid_request`` (OAuth 2.1 §3.2.2) except ``resource`` (RFC 8707 �
 ``unsupported_grant_type``), client authentication (``clients.py``), the client's right to the
 grant (``unauthorized_client``), a DPoP proof when sent or required (RFC 9449 §5 and §5.2,
 ``htm`` POST, ``htu`` the token endpoint URL), and the grant handler.
+
+A request refused because its client is not a registered, active agent (an unknown client
+id; a client whose agent is unknown, inactive or blocked) is reported to the ``on_refused``
+hook as a :class:`Refusal` before the error is raised: that is how shadow agents are seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl
 
-from warden.tokens.clients import ClientAuthenticator, presented_credentials
+from warden.tokens.clients import (
+    ClientAuthenticator,
+    PresentedCredentials,
+    presented_credentials,
+)
 from warden.tokens.errors import (
     InvalidClient,
     InvalidDpopProof,
     InvalidRequest,
     UnauthorizedClient,
+    UnknownClient,
     UnsupportedGrantType,
 )
 from warden.tokens.grants import GrantHandler
@@ -79,6 +88,23 @@ def _collect(pairs: Sequence[tuple[str, str]]) -> Form:
     return Form(params, repeated)
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A token request refused because its client is not a registered, active agent."""
+
+    client_id: str  # as presented: not authenticated when ``known_client`` is false
+    known_client: bool
+    agent_id: str | None  # the agent a registered client acts as
+    agent_status: str | None  # that agent's status (``suspended``, ``blocked``...); None: unknown
+    assertion: bool  # the client authenticated (or tried to) with a signed jwt / jwt-svid
+    scope: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+RefusalHook = Callable[[Refusal], None]
+"""Called on the request path: must not block (shadow agents record it in memory)."""
+
+
 class DpopCheck(Protocol):
     """The DPoP verifier (``rfc9449.DpopVerifier.verify``) as the token endpoint uses it."""
 
@@ -109,12 +135,14 @@ class TokenEndpoint:
         dpop: DpopCheck,
         grants: Mapping[str, GrantHandler],
         require_nonce: bool = False,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         self.url = url
         self._clients = clients
         self._dpop = dpop
         self._grants = grants
         self._require_nonce = require_nonce
+        self._on_refused = on_refused
 
     @property
     def grant_types(self) -> tuple[str, ...]:
@@ -135,12 +163,42 @@ class TokenEndpoint:
         if handler is None:
             raise UnsupportedGrantType(f"grant type `{grant_type[:100]}` is not supported")
         presented = presented_credentials(authorization, form.params)
-        client = await self._clients.authenticate(presented, ctx.now)
+        try:
+            client = await self._clients.authenticate(presented, ctx.now)
+        except UnknownClient:
+            self._refused(form, presented, None, None)
+            raise
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use the `{grant_type}` grant")
-        _check_agent_active(client, ctx)
+        if client.agent_id is not None:
+            status = ctx.agents.agent_status(client.agent_id)
+            if status != "active":
+                self._refused(form, presented, client, status)
+            _check_agent_active(client.agent_id, status)
         jkt = await self._dpop_jkt(dpop_headers, client, ctx)
         return await handler.exchange(_request(grant_type, form, jkt), client, ctx)
+
+    def _refused(
+        self,
+        form: Form,
+        presented: PresentedCredentials,
+        client: Client | None,
+        status: str | None,
+    ) -> None:
+        if self._on_refused is None:
+            return
+        scope = form.params.get("scope", "")
+        self._on_refused(
+            Refusal(
+                client_id=presented.client_id,
+                known_client=client is not None,
+                agent_id=None if client is None else client.agent_id,
+                agent_status=status,
+                assertion=presented.assertion is not None,
+                scope=tuple(s for s in scope.split(" ") if s),
+                resources=form.repeated.get("resource", ()),
+            )
+        )
 
     async def _dpop_jkt(
         self, dpop_headers: Sequence[str], client: Client, ctx: TokenContext
@@ -159,16 +217,13 @@ class TokenEndpoint:
         return proof.jkt
 
 
-def _check_agent_active(client: Client, ctx: TokenContext) -> None:
+def _check_agent_active(agent_id: str, status: str | None) -> None:
     """A client that acts as an agent gets no token of any grant (refresh and code included)
     unless the agent is active: suspending an agent stops it everywhere at once."""
-    if client.agent_id is None:
-        return
-    status = ctx.agents.agent_status(client.agent_id)
     if status is None:
-        raise InvalidClient(f"agent `{client.agent_id}` is not registered")
+        raise InvalidClient(f"agent `{agent_id}` is not registered")
     if status != "active":
-        raise UnauthorizedClient(f"agent `{client.agent_id}` is {status}, not active")
+        raise UnauthorizedClient(f"agent `{agent_id}` is {status}, not active")
 
 
 def _request(grant_type: str, form: Form, jkt: str | None) -> TokenRequest:

@@ -6,6 +6,7 @@
     └── OAuthError                         error code → HTTP status
         ├── InvalidRequest                 invalid_request → 400 (RFC 6749 §5.2)
         ├── InvalidClient                  invalid_client → 401 (with WWW-Authenticate)
+        │   └── UnknownClient              no such client (answered like any other failure)
         ├── InvalidGrant                   invalid_grant → 400
         ├── UnauthorizedClient             unauthorized_client → 400
         ├── UnsupportedGrantType           unsupported_grant_type → 400
@@ -63,6 +64,11 @@ class InvalidRequest(OAuthError):
 class InvalidClient(OAuthError):
     code = "invalid_client"
     status = 401
+
+
+class UnknownClient(InvalidClient):
+    """No client has the presented id. The answer is the same as for a wrong credential;
+    the type only lets the token endpoint report the sighting (shadow agents)."""
 
 
 class InvalidGrant(OAuthError):

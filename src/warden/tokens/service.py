@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from warden.registry.service import RegistryService
 from warden.tokens import rfc7009, rfc8414, rfc9068
 from warden.tokens.clients import ClientAuthenticator, presented_credentials
-from warden.tokens.endpoint import Form, TokenEndpoint
+from warden.tokens.endpoint import Form, RefusalHook, TokenEndpoint
 from warden.tokens.errors import InvalidClient, InvalidRequest, InvalidToken
 from warden.tokens.grants import handlers
 from warden.tokens.keys import KeyRing
@@ -110,6 +110,7 @@ class AuthorizationServer:
         agents: AgentDirectory,
         registry: RegistryService,
         svids: SvidVerifier | None = None,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         self.settings = settings
         self.agents = agents
@@ -126,6 +127,7 @@ class AuthorizationServer:
             dpop=self.dpop,
             grants=handlers(engine, svids),
             require_nonce=settings.dpop_nonce_required,
+            on_refused=on_refused,
         )
         self._introspection = Introspection(self.clients, agents)
         self._registration = Registration(
@@ -154,8 +156,13 @@ class AuthorizationServer:
         registry: RegistryService,
         now: datetime,
         svids: SvidVerifier | None = None,
+        on_refused: RefusalHook | None = None,
     ) -> AuthorizationServer:
-        server = cls(engine, settings, agents=agents, registry=registry, svids=svids)
+        """``on_refused`` is told of token requests refused because the client is not a
+        registered, active agent (see :class:`warden.tokens.endpoint.Refusal`)."""
+        server = cls(
+            engine, settings, agents=agents, registry=registry, svids=svids, on_refused=on_refused
+        )
         await server.keys.load(now)
         return server
 
