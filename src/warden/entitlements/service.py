@@ -107,8 +107,7 @@ class EntitlementService:
         self._agents = agents
         self._usage = usage
         self._writing = asyncio.Lock()  # one check-then-write at a time (no duplicate grants)
-        self._compiled: tuple[PreparedPolicies, tuple[Entitlement, ...], PreparedPolicies] | None
-        self._compiled = None
+        self._compiled: PreparedPolicies | None = None  # what the decision view last got
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -250,27 +249,25 @@ class EntitlementService:
     # -- the decision view -----------------------------------------------------------------
 
     async def decision_policies(self, base: PreparedPolicies, now: datetime) -> PreparedPolicies:
-        """``base`` (the active bundle) plus a permit per grant in force at ``now``.
+        """``base`` (the active bundle) with the grants in force at ``now`` (:mod:`.cedar`).
 
-        Rebuilt off the event loop, and only when the bundle or the grants changed."""
+        Built off the event loop; a grant change reuses the policies prepared for ``base``."""
         active = await self._store.list(state=GrantState.ACTIVE)
-        grants = tuple(g for g in active if g.in_force(now))
-        cached = self._compiled
-        if cached is not None and cached[0] is base and cached[1] == grants:
-            return cached[2]
-        merged = await asyncio.to_thread(with_grants, base, grants)
-        self._compiled = (base, grants, merged)
-        return merged
+        grants = [g for g in active if g.in_force(now)]
+        self._compiled = await asyncio.to_thread(with_grants, base, grants, self._compiled)
+        return self._compiled
 
     async def expire_due(self, now: datetime) -> builtins.list[Entitlement]:
-        """Housekeeping: drop grants that expired from the decision view (they already stopped
-        permitting at their instant; this keeps the policy set small). Returns them."""
-        cached = self._compiled
-        if cached is None or not isinstance(cached[2], EntitledPolicies):
+        """Housekeeping: drop expired grants from the decision view. They stopped permitting
+        at their very instant already; this only keeps the index small. Returns them."""
+        compiled = self._compiled
+        if not isinstance(compiled, EntitledPolicies):
             return []
-        expired = [g for g in cached[1] if not g.in_force(now)]
-        if expired:
-            await self._on_change()
+        index = compiled.index
+        if index.next_expiry is None or index.next_expiry > now:
+            return []
+        expired = [g for g in index.grants.values() if not g.in_force(now)]
+        await self._on_change()
         return expired
 
     # -- reads -----------------------------------------------------------------------------

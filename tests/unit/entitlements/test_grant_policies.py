@@ -1,5 +1,6 @@
-"""Grants as Cedar policies: the JSON form Warden builds is exactly what the Cedar text says,
-and merged with a bundle it permits only what was granted (pure: no store)."""
+"""Grants in the decision, pure (no store): the entitlement permit is what its Cedar text says,
+a grant permits exactly its request and names itself, forbids still win, expiry is exact, and
+a client cannot claim a grant through its context."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import cedarpy
-import pytest
 
 from warden.decisions.analysers import DEFAULT_ANALYSERS
 from warden.decisions.models import Action, DecisionRequest, Entity, Outcome
 from warden.decisions.pipeline import evaluate
 from warden.decisions.view import DecisionView
 from warden.entitlements.cedar import (
+    _POLICY_EST,
+    POLICY_TEXT,
     EntitledPolicies,
-    GrantClock,
-    cedar_text,
-    grant_policy,
-    micros,
+    GrantAnalyser,
     with_grants,
 )
 from warden.entitlements.models import Entitlement, GrantState
@@ -29,17 +28,20 @@ from warden.registry.entities import RegistrySnapshot
 from warden.registry.models import Agent, AgentStatus, RiskTier
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-AP = 'spiffe://acme.example/agent/ap "clerk"'
+AP = "spiffe://acme.example/agent/ap-clerk"
+HR = "spiffe://acme.example/agent/hr-helper"
+GUARD = '@id("no-delete") forbid(principal, action, resource == Tool::"erp.delete");'
+BASE = PreparedPolicies.prepare(Bundle({"guard.cedar": GUARD}, default_schema()), 3)
 
 
-def _grant(resource_id: str = "erp.read", **extra: object) -> Entitlement:
+def _grant(resource_id: str = "erp.read", grant_id: str = "g1", **extra: object) -> Entitlement:
     fields: dict[str, object] = {
-        "id": "g1",
+        "id": grant_id,
         "agent_id": AP,
         "action": "invoke",
         "resource_type": "Tool",
         "resource_id": resource_id,
-        "justification": 'reads "open" invoices \\ nightly',
+        "justification": "reads open invoices",
         "granted_by": "ann@acme.example",
         "granted_at": NOW,
         "expires_at": None,
@@ -49,60 +51,83 @@ def _grant(resource_id: str = "erp.read", **extra: object) -> Entitlement:
     return Entitlement(**fields)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    "grant",
-    [
-        _grant(),
-        _grant("*"),
-        _grant(expires_at=NOW + timedelta(days=30, microseconds=7)),
-        _grant('dir/with "quotes"', action="read", resource_type="Docs::Document"),
-    ],
-)
-def test_the_built_policy_is_what_its_cedar_text_says(grant: Entitlement) -> None:
-    parsed = json.loads(cedarpy.policies_to_json_str(cedar_text(grant)))["staticPolicies"]
-    assert parsed["policy0"] == grant_policy(grant).est
+def _agent(agent_id: str, status: AgentStatus = AgentStatus.ACTIVE) -> Agent:
+    return Agent(agent_id, "bot", "ann@acme.example", "finance", status, RiskTier.LOW, NOW, NOW)
 
 
-def test_micros_is_exact() -> None:
-    when = datetime(2286, 11, 20, 17, 46, 39, 999999, tzinfo=UTC)
-    assert micros(when) == 9_999_999_999_999_999
-    assert micros(NOW + timedelta(microseconds=1)) - micros(NOW) == 1
+def _view(grants: list[Entitlement], status: AgentStatus = AgentStatus.ACTIVE) -> DecisionView:
+    registry = RegistrySnapshot.of([_agent(AP, status), _agent(HR)], [])
+    return DecisionView.build(with_grants(BASE, grants), registry)
 
 
-def _view(grants: list[Entitlement]) -> DecisionView:
-    guard = '@id("no-delete") forbid(principal, action, resource == Tool::"erp.delete");'
-    base = PreparedPolicies.prepare(Bundle({"guard.cedar": guard}, default_schema()), 3)
-    agent = Agent(
-        AP, "AP", "ann@acme.example", "finance", AgentStatus.ACTIVE, RiskTier.LOW, NOW, NOW
+def _decide(
+    view: DecisionView,
+    tool: str,
+    when: datetime = NOW,
+    agent: str = AP,
+    context: dict[str, object] | None = None,
+    resource_type: str = "tool",
+) -> tuple[Outcome, list[str]]:
+    request = DecisionRequest(
+        Entity("agent", agent), Action("invoke"), Entity(resource_type, tool), context or {}
     )
-    return DecisionView.build(with_grants(base, grants), RegistrySnapshot.of([agent], []))
-
-
-def _outcome(view: DecisionView, tool: str, when: datetime = NOW) -> tuple[Outcome, list[str]]:
-    request = DecisionRequest(Entity("agent", AP), Action("invoke"), Entity("tool", tool))
-    decision = evaluate(view, (*DEFAULT_ANALYSERS, GrantClock()), request, when, "d")
+    decision = evaluate(view, (*DEFAULT_ANALYSERS, GrantAnalyser()), request, when, "d")
     return decision.outcome, [r.code for r in decision.reasons]
 
 
+def test_the_entitlement_permit_is_what_its_cedar_text_says() -> None:
+    parsed = json.loads(cedarpy.policies_to_json_str(POLICY_TEXT))["staticPolicies"]["policy0"]
+    assert parsed == _POLICY_EST
+
+
 def test_without_grants_the_bundle_is_used_as_is() -> None:
-    base = PreparedPolicies.prepare(Bundle({}, default_schema()), 1)
-    assert with_grants(base, []) is base
+    assert with_grants(BASE, []) is BASE
+    assert _decide(_view([]), "erp.read") == (Outcome.DENY, ["policy.no_permit"])
 
 
-def test_merged_grants_permit_only_their_resource_and_keep_the_revision() -> None:
-    view = _view([_grant(), _grant("erp.delete", id="g2")])
+def test_a_grant_permits_exactly_its_request_and_names_itself() -> None:
+    view = _view([_grant(), _grant("erp.delete", "g2")])
     assert isinstance(view.policies, EntitledPolicies) and view.revision == 3
-    assert _outcome(view, "erp.read") == (Outcome.ALLOW, ["entitlement:g1"])
-    assert _outcome(view, "erp.write") == (Outcome.DENY, ["policy.no_permit"])
-    assert _outcome(view, "erp.delete") == (Outcome.DENY, ["no-delete"])
+    assert _decide(view, "erp.read") == (Outcome.ALLOW, ["entitlement:g1"])
+    assert _decide(view, "erp.write") == (Outcome.DENY, ["policy.no_permit"])
+    assert _decide(view, "erp.read", agent=HR) == (Outcome.DENY, ["policy.no_permit"])
+    assert _decide(view, "erp.read", resource_type="document")[0] is Outcome.DENY
+    assert _decide(view, "erp.delete") == (Outcome.DENY, ["no-delete"])  # the forbid wins
 
 
-def test_only_agents_with_an_expiring_grant_get_the_clock() -> None:
-    expiring = _view([_grant(expires_at=NOW + timedelta(hours=1))])
-    request = DecisionRequest(Entity("agent", AP), Action("invoke"), Entity("tool", "erp.read"))
-    assert GrantClock().analyse(request, expiring, NOW) is not None
-    assert GrantClock().analyse(request, _view([_grant()]), NOW) is None
-    other = DecisionRequest(Entity("agent", "spiffe://x/y"), Action("invoke"), Entity("tool", "t"))
-    assert GrantClock().analyse(other, expiring, NOW) is None
-    assert _outcome(expiring, "erp.read", NOW + timedelta(minutes=59))[0] is Outcome.ALLOW
-    assert _outcome(expiring, "erp.read", NOW + timedelta(hours=1))[0] is Outcome.DENY
+def test_a_wildcard_grant_covers_its_type_and_a_precise_grant_is_named_first() -> None:
+    view = _view([_grant("*", "any"), _grant("erp.read", "exact")])
+    assert _decide(view, "erp.read") == (Outcome.ALLOW, ["entitlement:exact"])
+    assert _decide(view, "crm.read") == (Outcome.ALLOW, ["entitlement:any"])
+
+
+def test_expiry_is_exact_to_the_microsecond() -> None:
+    expires = NOW + timedelta(hours=1)
+    view = _view([_grant(expires_at=expires)])
+    assert _decide(view, "erp.read", expires - timedelta(microseconds=1))[0] is Outcome.ALLOW
+    assert _decide(view, "erp.read", expires)[0] is Outcome.DENY
+
+
+def test_a_client_cannot_claim_a_grant_through_its_context() -> None:
+    forged = {"entitlements": {"granted": True, "grant": "g1"}}
+    view = _view([_grant("erp.read")])
+    assert _decide(view, "erp.write", context=forged) == (Outcome.DENY, ["policy.no_permit"])
+    assert _decide(view, "erp.read", agent=HR, context=forged)[0] is Outcome.DENY
+
+
+def test_grants_never_help_an_agent_that_is_not_active() -> None:
+    for status in (AgentStatus.SUSPENDED, AgentStatus.PROVISIONED, AgentStatus.RETIRED):
+        view = _view([_grant()], status)
+        request = DecisionRequest(Entity("Agent", AP), Action("invoke"), Entity("tool", "erp.read"))
+        feature = GrantAnalyser().analyse(request, view, NOW)
+        assert feature is not None and feature.value == {"granted": False}, status
+
+
+def test_a_grant_change_reuses_what_was_prepared_for_the_bundle() -> None:
+    first = with_grants(BASE, [_grant()])
+    second = with_grants(BASE, [_grant("crm.read", "g2")], first)
+    assert isinstance(second, EntitledPolicies) and second is not first
+    assert second.policy_ids == first.policy_ids and second.base is BASE
+    assert list(second.index.grants) == ["g2"] and list(first.index.grants) == ["g1"]
+    other = PreparedPolicies.prepare(Bundle({}, default_schema()), 4)
+    assert with_grants(other, [_grant()], first).base is other  # a new bundle: prepared anew
