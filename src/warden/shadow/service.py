@@ -143,11 +143,29 @@ class ShadowService:
             raise
         if skipped:
             log.warning("shadow sightings: %d new identifiers over the limit not stored", skipped)
-        pending = {(p.kind, p.identifier): p for p in batch}
-        for sighting in created:
-            payload = _sighted(sighting, pending[(sighting.kind, sighting.identifier)])
-            await self._audit.record("agent:sighting:unknown", payload)
+        await self._announce(created, {(p.kind, p.identifier): p for p in batch})
         return created
+
+    async def _announce(
+        self, created: list[Sighting], batch: Mapping[tuple[SightingKind, str], Pending]
+    ) -> None:
+        """One ``agent:sighting:unknown`` per new sighting, appended together (the ledger
+        commits them as one group). The sightings are stored either way."""
+        appended = await asyncio.gather(
+            *(
+                self._audit.record(
+                    "agent:sighting:unknown", _sighted(s, batch[(s.kind, s.identifier)])
+                )
+                for s in created
+            ),
+            return_exceptions=True,
+        )
+        failed = [e for e in appended if isinstance(e, BaseException)]
+        if failed:
+            log.error(
+                "%d of %d new shadow sightings not in the ledger: %s",
+                len(failed), len(created), type(failed[0]).__name__,
+            )  # fmt: skip
 
     # -- reading (each flushes first, so what was just seen is there) -----------------------
 
