@@ -431,3 +431,29 @@ async def test_etags_and_preconditions(local: Warden) -> None:
     assert seen.json()[GOVERNANCE]["purpose"] == "AP" and current != old
     deleted = await local.scim("DELETE", agent_path, headers={"If-Match": current})
     assert deleted.status_code == 204
+
+
+async def test_an_import_pages_through_everyone_once(local: Warden) -> None:
+    users = {(await local.create_user(f"u{i}@acme.example"))["id"] for i in range(5)}
+    for i in range(5):
+        await local.register(f"spiffe://acme.example/agent/a{i}", ANA)
+    await local.admin(
+        "POST",
+        "/v1/agents/spiffe://acme.example/agent/a4/status",
+        json={"status": "retired", "reason": "gone"},
+    )
+
+    async def walk(endpoint: str) -> tuple[list[str], set[int]]:
+        seen: list[str] = []
+        totals = set()
+        for start in (1, 3, 5):
+            params = {"startIndex": start, "count": 2}
+            body = (await local.scim("GET", endpoint, params=params)).json()
+            totals.add(body["totalResults"])
+            seen += [r["id"] for r in body.get("Resources", [])]
+        return seen, totals
+
+    seen_users, user_totals = await walk("/Users")
+    assert sorted(seen_users) == sorted(users) and user_totals == {5}
+    seen_agents, agent_totals = await walk("/Agents")
+    assert len(set(seen_agents)) == len(seen_agents) == 4 and agent_totals == {4}

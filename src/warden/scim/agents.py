@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
-from scim2_models import Meta, SearchRequest
+from scim2_models import Meta, Resource, SearchRequest
 from scim2_server.storage import SearchPage
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -92,11 +92,24 @@ class AgentResources:
         return self._resource(agent, await self._external_id(agent.id))
 
     async def search(self, search_request: SearchRequest[Any]) -> SearchPage:
+        if search_request.filter is None and search_request.sort_by is None:
+            # Only the page becomes SCIM resources, in the order page_of gives (by id).
+            agents = sorted(await self._listed(), key=lambda a: scim_id(a.id))
+            start = search_request.start_index_0 or 0
+            count = search_request.count
+            page = agents[start : None if count is None else start + count]
+            resources: list[Resource[Any]] = [*await self._resources(page)]
+            return SearchPage(len(agents), resources)
         return page_of(search_request, await self.every())
 
     async def every(self) -> list[scim.Agent]:
         """Every agent SCIM shows (all but the retired)."""
-        agents = [a for a in await self._registry.agents() if a.status is not AgentStatus.RETIRED]
+        return await self._resources(await self._listed())
+
+    async def _listed(self) -> list[Agent]:
+        return [a for a in await self._registry.agents() if a.status is not AgentStatus.RETIRED]
+
+    async def _resources(self, agents: list[Agent]) -> list[scim.Agent]:
         async with self._engine.connect() as conn:
             rows = await conn.execute(select(scim_agents))
             external = {row.agent_id: row.external_id for row in rows}

@@ -35,7 +35,7 @@ from scim2_models import (
 )
 from scim2_models.path import CompareOperator, Comparison
 from scim2_server.storage import AsyncScimStorage, SearchPage
-from sqlalchemy import ColumnElement, and_, delete, false, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, false, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -101,10 +101,22 @@ class SqlScimStorage(AsyncScimStorage):
         lookup = self._lookup(names, search_request.filter)
         if lookup is not None:
             where = and_(where, lookup)
+        columns = scim_resources.c.resource_type, scim_resources.c.body
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(scim_resources.c.resource_type, scim_resources.c.body).where(where)
-            )
+            if search_request.sort_by is None and (
+                search_request.filter is None or lookup is not None
+            ):
+                # The WHERE clause is the whole filter: count and page in the database, in
+                # the order page_of gives (by id).
+                total = await conn.scalar(select(func.count()).where(where))
+                start = search_request.start_index_0 or 0
+                query = select(*columns).where(where).order_by(scim_resources.c.id).offset(start)
+                if search_request.count is not None:
+                    query = query.limit(search_request.count)
+                rows = await conn.execute(query)
+                page = [self._load(r.resource_type, r.body) for r in rows]
+                return SearchPage(int(total or 0), page)
+            rows = await conn.execute(select(*columns).where(where))
             found = [self._load(r.resource_type, r.body) for r in rows]
         return page_of(search_request, found)
 
@@ -218,27 +230,31 @@ class SqlScimStorage(AsyncScimStorage):
         model = cast(type[Resource[Any]], self._provider.model_for(str(name)))
         return model.model_validate(orjson.loads(str(body)))
 
-    def _lookup(self, names: list[str], scim_filter: ScimFilter[Any] | None) -> Any:
-        """A WHERE clause for a filter that compares a looked-up attribute with ``eq``."""
+    def _lookup(
+        self, names: list[str], scim_filter: ScimFilter[Any] | None
+    ) -> ColumnElement[bool] | None:
+        """The WHERE clause a filter is, when it compares one looked-up attribute (or
+        ``active``) with ``eq``; None for any other filter."""
         if scim_filter is None or len(names) != 1 or scim_filter.model is None:
             return None
         node = scim_filter.ast
-        if not (
-            isinstance(node, Comparison)
-            and node.op == CompareOperator.eq
-            and isinstance(node.value, str)
-        ):
+        if not (isinstance(node, Comparison) and node.op == CompareOperator.eq):
             return None
         binding = scim_filter.resolve_comparison(node.attr_path, strict=False)
         if binding is None:
             return None
         model = self._provider.model_for(names[0])
+        if isinstance(node.value, bool) and _binding(model, "active") == binding:
+            return scim_resources.c.active == node.value
+        if not isinstance(node.value, str):
+            return None
         for attribute, column in LOOKUP_COLUMNS.items():
             if _binding(model, attribute) == binding:
                 try:
-                    return column == binding.comparable(node.value)
+                    key: str = binding.comparable(node.value)
                 except ValueError:
                     return false()  # a value no resource can hold
+                return column == key
         return None
 
 
