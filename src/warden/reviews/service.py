@@ -167,30 +167,36 @@ class ReviewService:
                 f"`{by.name}` is not a reviewer of item {number} of campaign `{campaign_id}`"
             )
         _check_decidable(campaign, item, now)
-        state = ItemState.CERTIFIED if verdict is Verdict.CERTIFY else ItemState.REVOKED
+        certify = verdict is Verdict.CERTIFY
+        state = ItemState.CERTIFIED if certify else ItemState.REVOKED
+        # Claimed before anything is revoked: of two people deciding at once, one wins.
         if not await self._store.claim(
-            campaign_id, number, state, by=by.name, comment=comment, now=now
+            campaign_id,
+            number,
+            state,
+            by=by.name,
+            comment=comment,
+            now=now,
+            effect=Effect.NONE if certify else None,
         ):
-            now_campaign, now_item = (
-                await self.campaign(campaign_id),
-                await self.item(campaign_id, number),
-            )
-            _check_decidable(now_campaign, now_item, now)
+            latest = await self.campaign(campaign_id), await self.item(campaign_id, number)
+            _check_decidable(*latest, now)
             raise AlreadyDecided(f"item {number} of campaign `{campaign_id}` was just decided")
-        try:
-            effect = Effect.NONE
-            if verdict is Verdict.REVOKE:
-                why = f"revoked by `{by.name}` in access review `{campaign_id}`"
+        effect = Effect.NONE
+        if not certify:
+            why = f"revoked by `{by.name}` in access review `{campaign_id}`"
+            try:
                 effect = await self._revoke(item, by.name, why, now)
-        except BaseException:
-            await self._store.unclaim(campaign_id, number, state)
-            raise
-        await self._store.set_effect(campaign_id, number, effect)
+            except BaseException:
+                await self._store.unclaim(campaign_id, number, state)
+                raise
+            await self._store.set_effect(campaign_id, number, effect)
         await self._audit.record(
-            "review:item:decided",
-            _decided(item, by.name, state, effect, comment),
+            "review:item:decided", _decided(item, by.name, state, effect, comment)
         )
-        return await self.item(campaign_id, number)
+        return replace(
+            item, state=state, decided_by=by.name, decided_at=now, comment=comment, effect=effect
+        )
 
     async def _revoke(self, item: ReviewItem, actor: str, why: str, now: datetime) -> Effect:
         """A reviewer's ``revoke``: the entitlement is revoked; an agent reviewed for itself

@@ -184,6 +184,7 @@ class ReviewStore:
         by: str,
         comment: str | None,
         now: datetime,
+        effect: Effect | None = None,
     ) -> bool:
         """pending → ``state`` while the campaign takes decisions; False otherwise."""
         c = review_campaigns.c
@@ -192,10 +193,14 @@ class ReviewStore:
             c.state == CampaignState.OPEN.value,
             c.deadline > _when(now),
         )
-        values = {"state": state.value, "decided_by": by, "decided_at": _when(now)}
-        return await self._update_pending(
-            campaign_id, number, open_campaign, {**values, "comment": comment}
-        )
+        values = {
+            "state": state.value,
+            "decided_by": by,
+            "decided_at": _when(now),
+            "comment": comment,
+            "effect": effect.value if effect else None,
+        }
+        return await self._update_pending(campaign_id, number, open_campaign, values)
 
     async def expire(self, campaign_id: str, number: int, effect: Effect, now: datetime) -> bool:
         """pending → expired, with the consequence applied (by Warden, at the deadline)."""
