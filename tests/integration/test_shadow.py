@@ -18,6 +18,7 @@ from warden.access.models import Role
 from warden.runtime import Runtime
 from warden.server.app import create_app
 from warden.store.schema import shadow_sightings
+from warden.tokens.errors import InvalidToken
 from warden.tokens.models import JWT_BEARER_ASSERTION
 from warden.tokens.settings import TokenSettings
 
@@ -278,3 +279,31 @@ async def test_auditors_read_sightings_only_admins_change_them(
     assert (await http.get("/v1/shadow")).status_code == 401
     [sighting] = await _sightings(http)
     assert sighting["status"] == "open"
+
+
+async def test_a_block_stops_a_promoted_agent_and_the_tokens_it_holds(
+    runtime: Runtime, http: httpx.AsyncClient
+) -> None:
+    await _decide(http, GHOST)
+    body = {"owner": "bob@acme.example", "team": "finance"}
+    assert (await http.post(f"/v1/shadow/{GHOST}/promote", json=body, headers=ADMIN)).is_success
+    change = {"status": "active", "reason": "reviewed"}
+    assert (await http.post(f"/v1/agents/{GHOST}/status", json=change, headers=ADMIN)).is_success
+    auth = await _secret_client(http, GHOST)
+    issued = await http.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=auth)
+    token = issued.json()["access_token"]
+    assert await runtime.verify_access_token(token)
+    assert (await _decide(http, GHOST))["decision"] is True
+
+    block = {"reason": "leaked credentials"}
+    assert (await http.post(f"/v1/shadow/{GHOST}/block", json=block, headers=ADMIN)).is_success
+    assert _codes(await _decide(http, GHOST)) == ["agent.blocked"]
+    introspected = await http.post("/oauth2/introspect", data={"token": token}, auth=auth)
+    assert introspected.json() == {"active": False}
+    with pytest.raises(InvalidToken):
+        await runtime.verify_access_token(token)
+    svid = await http.post(f"/v1/agents/{GHOST}/credentials", json={"kind": "x509"},
+                           headers=ADMIN)  # fmt: skip
+    assert svid.status_code == 404
+    [sighting] = [s for s in await _sightings(http) if s["kind"] == "subject"]
+    assert (sighting["status"], sighting["agent_id"]) == ("blocked", GHOST)

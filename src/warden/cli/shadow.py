@@ -197,22 +197,27 @@ def _path(ref: str, action: str = "") -> str:
 
 
 def _table(sightings: list[dict[str, Any]]) -> Table:
-    """One row per sighting: the identifier over its kind and id, first over last seen."""
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("identifier · kind · id", overflow="fold", ratio=3)
+    """One row per sighting: the identifier over its kind, id and status; first over last
+    seen."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("identifier", overflow="fold", ratio=5)
     table.add_column("first / last seen", no_wrap=True)
     table.add_column("count", justify="right", no_wrap=True)
-    table.add_column("where")
-    table.add_column("tools", overflow="fold", ratio=2)
-    table.add_column("status", no_wrap=True)
+    table.add_column("where", overflow="fold", ratio=2)
+    table.add_column("tools", overflow="fold", ratio=3)
     for s in sightings:
+        status = s["status"]
         table.add_row(
-            Text.assemble(s["identifier"], "\n", (f"{s['kind']} · {s['id']}", "dim")),
+            Text.assemble(
+                s["identifier"],
+                "\n",
+                (f"{s['kind']} · {s['id']} · ", "dim"),
+                (status, _STATUS_STYLE.get(status, "")),
+            ),
             f"{_when(s['first_seen'], minutes=True)}\n{_when(s['last_seen'], minutes=True)}",
             str(s["count"]),
             "\n".join(s["where"]),
             Text(_tools(s["tools"])),
-            _status(s),
         )
     return table
 
