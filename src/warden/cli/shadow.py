@@ -186,7 +186,7 @@ def _call(
     """``method path`` on the server, or ``work`` on the local store; the same JSON back."""
     with connect(url) as backend:
         if isinstance(backend, HttpBackend):
-            return backend._call(method, path, **http)
+            return backend.call(method, path, **http)
         assert isinstance(backend, LocalBackend)
         return backend.change(work) if change else backend.run(work)
 
