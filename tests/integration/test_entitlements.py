@@ -251,6 +251,9 @@ async def test_unused_grants_are_reported_pruned_and_restored(runtime: Runtime) 
     assert (restored.state, restored.justification) == (GrantState.ACTIVE, idle.justification)
     assert (await _decide(runtime, "erp.payment.read")).allowed
     assert len(await _events(runtime, EventType.ENTITLEMENT_RESTORED)) == 1
+    after = await runtime.entitlements.unused(30, now=_now())
+    assert idle.id not in [g.id for g in after.unused]  # restoring is not undone next run
+    assert idle.id in [g.id for g in after.too_recent]
     with pytest.raises(EntitlementStateError, match="only pruned grants"):
         await runtime.entitlements.restore(idle.id, actor="admin", now=_now())
 

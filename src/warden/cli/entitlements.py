@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from warden.cli.backend import (
@@ -271,19 +272,18 @@ def print_grants(grants: list[Doc]) -> None:
 
 
 def grants_table(grants: list[Doc], *, title: str | None = None) -> Table:
+    """One row per grant: what (and, below it, why), who granted it, until when, its state."""
     table = Table(
-        "id", "grant", "justification", "granted", "expires", "state",
+        "id", "grant · justification", "granted by", "expires", "state",
         title=title, title_justify="left", title_style="bold",
     )  # fmt: skip
-    for column in (0, 1, 4, 5):
+    for column in (0, 3, 4):
         table.columns[column].no_wrap = True
-    table.columns[1].overflow = "fold"
     for g in grants:
         table.add_row(
             g["id"],
-            _what(g),
-            g["justification"],
-            f"{g['granted_by']}, {_day(g['granted_at'])}",
+            f"{escape(_what(g))}\n[dim]{escape(g['justification'])}[/]",
+            g["granted_by"],
             _day(g["expires_at"]) if g["expires_at"] else "-",
             _state(g),
         )

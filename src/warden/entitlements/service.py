@@ -67,7 +67,8 @@ class UnusedReport:
     """Grants in force with no permitted decision in the ``days`` before ``until``.
 
     Grants younger than the window (``too_recent``) are not judged: they have not had
-    ``days`` days to be used."""
+    ``days`` days to be used. A restored grant counts from its restoration, so restoring
+    one is not undone by the next right-sizing run."""
 
     days: int
     since: datetime
@@ -229,7 +230,7 @@ class EntitlementService:
             raise InvalidEntitlement(f"days must be from 1 to {MAX_DAYS}", field="days")
         since = now - timedelta(days=days)
         grants = [g for g in await self._store.list(state=GrantState.ACTIVE) if g.in_force(now)]
-        judged = [g for g in grants if g.granted_at <= since]
+        judged = [g for g in grants if _in_force_since(g) <= since]
         usage = await self._usage.usage(since, now)
         unused = [
             g
@@ -241,7 +242,7 @@ class EntitlementService:
             since=since,
             until=now,
             unused=tuple(unused),
-            too_recent=tuple(g for g in grants if g.granted_at > since),
+            too_recent=tuple(g for g in grants if _in_force_since(g) > since),
             in_use=len(judged) - len(unused),
             decisions=usage.decisions,
         )
@@ -306,6 +307,12 @@ class EntitlementService:
         if reason is not None:
             payload["reason"] = reason
         await self._audit.record(event, payload)
+
+
+def _in_force_since(grant: Entitlement) -> datetime:
+    """When an active grant last became active: granted, or restored (an active grant's
+    ``changed_at`` can only be its restoration)."""
+    return grant.changed_at or grant.granted_at
 
 
 def _key(grant: GrantSpec | Entitlement) -> tuple[str, str, str]:
