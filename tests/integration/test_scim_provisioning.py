@@ -348,6 +348,7 @@ async def test_bearer_tokens_and_roles(local: Warden) -> None:
     missing = await local.scim("GET", "/Users", token=None)
     assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
     assert missing.json()["schemas"] == [ERROR] and missing.json()["status"] == "401"
+    assert "warden access grant" in missing.json()["detail"]
     wrong = await local.scim("GET", "/Users", token="not-a-token")
     assert wrong.status_code == 401 and "invalid_token" in wrong.headers["www-authenticate"]
 
@@ -457,3 +458,17 @@ async def test_an_import_pages_through_everyone_once(local: Warden) -> None:
     assert sorted(seen_users) == sorted(users) and user_totals == {5}
     seen_agents, agent_totals = await walk("/Agents")
     assert len(set(seen_agents)) == len(seen_agents) == 4 and agent_totals == {4}
+
+
+async def test_a_search_at_the_root_spans_every_resource_type(local: Warden) -> None:
+    await local.create_user(ANA, displayName="Ana")
+    await local.scim("POST", "/Groups", json={"schemas": [GROUP], "displayName": "Ana's team"})
+    await local.scim("POST", "/Agents", json=scim_agent("ana-bot") | {"displayName": "Ana bot"})
+    await local.create_user("bo@acme.example", displayName="Bo")
+
+    found = await local.scim("GET", "/", params={"filter": 'displayName sw "ana"'})
+    kinds = sorted(r["meta"]["resourceType"] for r in found.json()["Resources"])
+    assert found.json()["totalResults"] == 3 and kinds == ["Agent", "Group", "User"]
+    body = {"schemas": [SEARCH], "filter": "userName pr", "count": 10}
+    users = (await local.scim("POST", "/.search", json=body)).json()
+    assert users["totalResults"] == 2  # an attribute only Users have matches only Users

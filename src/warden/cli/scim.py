@@ -16,6 +16,7 @@ from rich.table import Table
 
 from warden.cli.backend import JSON_HELP, URL_HELP, HttpBackend, LocalBackend, connect
 from warden.cli.output import console, print_json
+from warden.scim.directory import display_name
 
 scim_app = typer.Typer(
     help="The people and groups your IdP provisions over SCIM 2.0.", no_args_is_help=True
@@ -74,7 +75,7 @@ def _person(user: dict[str, Any]) -> dict[str, Any]:
         "id": user["id"],
         "user_name": user.get("userName", ""),
         "email": primary["value"].lower() if primary else None,
-        "display_name": user.get("displayName"),
+        "display_name": display_name(user),
         "active": user.get("active") is not False,
         "updated_at": user.get("meta", {}).get("lastModified"),
     }

@@ -48,6 +48,10 @@ from warden.scim.errors import AgentChanged, InvalidAgent
 from warden.scim.service import ScimResources
 from warden.server.auth import AdminAuth
 
+MISSING_TOKEN = (
+    "scim needs `Authorization: Bearer <token>`: a token from `warden access grant` "
+    "(role `admin`, or `auditor` to read), or the admin token"
+)
 READS = frozenset({Operation.query, Operation.search, Operation.search_with_body})
 READERS = (Role.ADMIN, Role.AUDITOR)
 WRITERS = (Role.ADMIN,)
@@ -102,9 +106,11 @@ class ScimApplication(ASGIApplication):
 def scim_exception(exc: Exception) -> Exception:
     """The SCIM error (RFC 7644 §3.12) a Warden error stands for; other errors unchanged."""
     if isinstance(exc, HTTPException):
+        detail = str(exc.detail)
         if exc.status_code == 401:
-            return UnauthorizedException(detail=str(exc.detail))
-        return ForbiddenException(detail=str(exc.detail))
+            missing = detail.startswith("the admin api needs")
+            return UnauthorizedException(detail=MISSING_TOKEN if missing else detail)
+        return ForbiddenException(detail=detail)
     if not isinstance(exc, WardenError) or isinstance(exc, SCIMException):
         return exc
     mapped: dict[type[WardenError], type[SCIMException]] = {

@@ -101,7 +101,15 @@ def _person(row: Any) -> Person:
         id=row.id,
         user_name=str(body.get("userName", "")),
         email=row.email,
-        display_name=body.get("displayName"),
+        display_name=display_name(body),
         active=row.active is not False,
         updated_at=row.updated_at,
     )
+
+
+def display_name(user: dict[str, Any]) -> str | None:
+    """What to call a User: displayName, else their formatted or given and family name."""
+    name = user.get("name") or {}
+    parts = [name.get("givenName"), name.get("familyName")]
+    full = " ".join(p for p in parts if p)
+    return user.get("displayName") or name.get("formatted") or full or None
