@@ -19,6 +19,7 @@ from scim2_models import Resource, ResourceType, ResponseParameters, ScimProvide
 from scim2_server.storage import AsyncScimStorage, SearchPage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from warden.audit.models import EventType
 from warden.registry.service import RegistryService
 from warden.scim import models as scim
 from warden.scim.agents import RESOURCE_TYPE as AGENT
@@ -27,9 +28,9 @@ from warden.scim.directory import ScimPeople
 from warden.scim.models import scim_provider
 from warden.scim.store import Clock, SqlScimStorage, identities, page_of, utcnow
 
-CREATED = "scim:resource:created"
-UPDATED = "scim:resource:updated"
-DELETED = "scim:resource:deleted"
+CREATED = EventType.SCIM_RESOURCE_CREATED.value
+UPDATED = EventType.SCIM_RESOURCE_UPDATED.value
+DELETED = EventType.SCIM_RESOURCE_DELETED.value
 
 
 class AuditSink(Protocol):
@@ -60,12 +61,12 @@ class ScimResources:
         # must not interleave with another write about them.
         self.writes = asyncio.Lock()
 
-    def acting_as(self, actor: str) -> ScimStorage:
+    def acting_as(self, actor: str) -> RequestStorage:
         """The storage a request by ``actor`` (the ledger's name for them) works on."""
-        return ScimStorage(self, actor)
+        return RequestStorage(self, actor)
 
 
-class ScimStorage(AsyncScimStorage):
+class RequestStorage(AsyncScimStorage):
     """The :class:`AsyncScimStorage` of one request: reads, and audited writes by ``actor``."""
 
     supports_cursors = False
@@ -187,10 +188,12 @@ class ScimStorage(AsyncScimStorage):
     async def _audit(
         self, event_type: str, resource: Resource[Any], *, before: Resource[Any] | None = None
     ) -> None:
-        await self._r.audit.record(event_type, _summary(self.actor, resource, before))
+        await self._r.audit.record(event_type, audit_payload(self.actor, resource, before))
 
 
-def _summary(actor: str, resource: Resource[Any], before: Resource[Any] | None) -> dict[str, Any]:
+def audit_payload(
+    actor: str, resource: Resource[Any], before: Resource[Any] | None
+) -> dict[str, Any]:
     """What the ledger keeps of a SCIM write: who, which resource, which attributes changed
     (names only) and ``active`` — never values such as passwords."""
     assert resource.meta is not None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from scim2_models import EnterpriseUser, Meta, User
 
-from warden.scim.service import _summary
+from warden.scim.service import audit_payload
 
 WHEN = datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -24,7 +24,7 @@ def test_an_update_names_the_changed_attributes_and_the_active_state() -> None:
     after = user(active=False, display_name="Ana", title="CFO", password="Pa55word!")
     after[EnterpriseUser] = EnterpriseUser(department="Finance")
 
-    payload = _summary("ida@acme.example", after, before)
+    payload = audit_payload("ida@acme.example", after, before)
 
     assert payload == {
         "actor": "ida@acme.example",
