@@ -88,10 +88,6 @@ class Runtime:
             SqlRegistryStore(engine), _LedgerSink(self.ledger), self.refresh
         )
         self.access = AccessService(engine, _LedgerSink(self.ledger))
-        # Sightings of unregistered or inactive agents, tallied in memory between flushes.
-        self.shadow = ShadowService(
-            SqlSightingStore(engine), _LedgerSink(self.ledger), self.registry
-        )
         # SCIM 2.0 (/scim/v2): the IdP's people and groups, and the agents; a person the IdP
         # deactivates or deletes orphans the agents they alone owned.
         self.scim = ScimResources(
@@ -101,6 +97,10 @@ class Runtime:
             trust_domain=self.token_settings.trust_domain,
         )
         self.registry.directory = self.scim.people
+        # Sightings of unregistered or inactive agents, tallied in memory between flushes.
+        self.shadow = ShadowService(
+            SqlSightingStore(engine), _LedgerSink(self.ledger), self.registry
+        )
         self.entitlements = EntitlementService(
             SqlEntitlementStore(engine),
             _LedgerSink(self.ledger),
@@ -257,6 +257,10 @@ class Runtime:
         active = agent is not None and agent.status is AgentStatus.ACTIVE
         return active and not self.shadow.is_blocked(agent_id)
 
+    async def record_key_rotation(self, event: Mapping[str, Any]) -> None:
+        """Audit a signing key rotation (who, which kid; never key material)."""
+        await self.ledger.append(EventType.OAUTH_KEY_ROTATED, event)
+
     async def record_credential_issued(self, event: Mapping[str, Any]) -> None:
         """Audit an SVID issued to an agent (what and until when; never the key or token)."""
         await self.ledger.append(EventType.AGENT_CREDENTIAL_ISSUED, event)
@@ -285,7 +289,7 @@ class Runtime:
 
     async def _entitlements_changed(self) -> None:
         """Swap the grants in force into the view; agents and the entity graph are as they were
-        (~1 ms, where a full rebuild takes ~0.5 s with 10,000 agents)."""
+        (a grant takes ~5 ms end to end; a full rebuild ~1 s with 10,000 agents)."""
         async with self._changes:
             if self._view is not None and self._prepared is not None:
                 policies = await self.entitlements.decision_policies(self._prepared, _now())
@@ -359,7 +363,8 @@ class Runtime:
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
         decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
         if request.subject.type == "agent":
-            self._activity[request.subject.id] = now
+            if request.subject.id in self.view.registry.agents:  # bounded by the registry
+                self._activity[request.subject.id] = now
             sight_decision(self.shadow, request, decision, where=where)  # memory only
         try:
             await self.ledger.append(
@@ -386,7 +391,11 @@ class _RegistryDirectory:
         if self._runtime.shadow.is_blocked(agent_id):
             return "blocked"
         agent = self._runtime.view.registry.agents.get(agent_id)
-        return None if agent is None else agent.status.value
+        if agent is None:
+            return None
+        if agent.expires_at is not None and agent.expires_at <= _now():
+            return "expired"  # before housekeeping has suspended it
+        return agent.status.value
 
 
 class _LedgerSink:
