@@ -253,7 +253,7 @@ async def test_a_block_denies_everywhere_and_survives_a_restart(database_url: st
             lifted = await http.post(f"/v1/shadow/{GHOST}/unblock", headers=ADMIN)
             assert lifted.status_code == 200, lifted.text
             assert (await _decide(http, GHOST))["decision"] is True
-            lifted_event = (await _events(runtime, "shadow:agent:blocked"))[-1]
+            lifted_event = (await _events(runtime, "shadow:agent:unblocked"))[-1]
             assert (lifted_event["blocked"], lifted_event["to"]) == (False, "open")
             again = await http.post(f"/v1/shadow/{GHOST}/unblock", headers=ADMIN)
             assert again.status_code == 409 and again.json()["error"] == "not_blocked"

@@ -47,6 +47,7 @@ class EventType(StrEnum):
     SCIM_RESOURCE_DELETED = "scim:resource:deleted"
     SHADOW_AGENT_PROMOTED = "shadow:agent:promoted"
     SHADOW_AGENT_BLOCKED = "shadow:agent:blocked"
+    SHADOW_AGENT_UNBLOCKED = "shadow:agent:unblocked"
     ACCESS_TOKEN_ISSUED = "access:token:issued"
     ACCESS_TOKEN_REVOKED = "access:token:revoked"
     OAUTH_KEY_ROTATED = "oauth:key:rotated"

@@ -72,9 +72,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
-    app.include_router(
-        keys_router(runtime.tokens, admin, on_rotated=runtime.record_key_rotation)
-    )
+    app.include_router(keys_router(runtime.tokens, admin, on_rotated=runtime.record_key_rotation))
     app.include_router(
         authorization_routes(runtime.tokens, runtime.engine, admin_token=admin_token)
     )

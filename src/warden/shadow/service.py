@@ -264,9 +264,8 @@ class ShadowService:
                 if ids:
                     await self._store.set_status(ids, status, reason=reason, by=actor, at=now)
             self._blocked = self._blocked - {identifier}
-            # No separate event type for lifting a block: `shadow:agent:blocked`, `blocked: false`.
             await self._audit.record(
-                "shadow:agent:blocked",
+                "shadow:agent:unblocked",
                 {"actor": actor, "id": identifier, "blocked": False, "from": "blocked",
                  "to": "promoted" if promoted else "open", "reason": reason,
                  "sightings": [*promoted, *others]},
