@@ -25,7 +25,7 @@ from warden.audit.ledger import Ledger, new_entry_id
 from warden.audit.models import EventType
 from warden.audit.store.sql import SqlLedgerStore
 from warden.audit.store.sqlite import SqliteLedgerStore
-from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser
+from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser, is_agent
 from warden.decisions.models import Decision, DecisionRequest, Outcome, Reason
 from warden.decisions.pipeline import evaluate
 from warden.decisions.view import DecisionView
@@ -362,7 +362,7 @@ class Runtime:
         now = _now()
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
         decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
-        if request.subject.type == "agent":
+        if is_agent(request.subject):
             if request.subject.id in self.view.registry.agents:  # bounded by the registry
                 self._activity[request.subject.id] = now
             sight_decision(self.shadow, request, decision, where=where)  # memory only

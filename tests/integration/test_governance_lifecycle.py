@@ -126,6 +126,24 @@ async def test_the_lifecycle_from_provisioned_to_retired(warden: Warden) -> None
     ]
 
 
+async def test_a_suspended_agent_is_denied_under_every_spelling_of_its_type(
+    warden: Warden,
+) -> None:
+    await warden.call("POST", "/v1/agents", json=agent())
+    await warden.call(
+        "POST", f"/v1/agents/{AP}/status", json={"status": "suspended", "reason": "incident"}
+    )
+    for spelling in ("agent", "Agent", "agent_"):  # each one is Cedar's `Agent`
+        body = {
+            "subject": {"type": spelling, "id": AP},
+            "action": {"name": "invoke"},
+            "resource": {"type": "Tool", "id": "erp.invoice.read"},
+        }
+        result = (await warden.http.post("/access/v1/evaluation", json=body)).json()
+        assert result["decision"] is False, spelling
+        assert reason_codes(result) == ["agent.suspended"], spelling
+
+
 async def test_a_transition_needs_a_reason_and_a_known_status(warden: Warden) -> None:
     await warden.call("POST", "/v1/agents", json=agent())
     path = f"/v1/agents/{AP}/status"
@@ -162,6 +180,15 @@ async def test_an_expired_agent_is_denied_at_once_and_suspended_by_housekeeping(
     assert (shown["status"], shown["status_reason"]) == ("suspended", "expired")
     [change] = await warden.events(EventType.REGISTRY_AGENT_STATUS_CHANGED)
     assert (change["actor"], change["reason"]) == ("warden", "expired")
+
+
+async def test_housekeeping_leaves_an_expired_provisioned_agent_provisioned(warden: Warden) -> None:
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    await warden.call("POST", "/v1/agents", json=agent(status="provisioned", expires_at=past))
+    await warden.runtime.housekeep()  # no error, no transition the lifecycle forbids
+    assert (await warden.call("GET", f"/v1/agents/{AP}")).json()["status"] == "provisioned"
+    await warden.call("POST", f"/v1/agents/{AP}/status", json={"status": "active", "reason": "go"})
+    assert reason_codes(await warden.decide(AP)) == ["agent.expired"]
 
 
 def _request(agent_id: str) -> Any:

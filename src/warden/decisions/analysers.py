@@ -8,12 +8,14 @@ chain, drift) register more analysers; the pipeline does not change.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from warden.decisions.models import DecisionRequest, Outcome, Reason
+from warden.decisions.models import DecisionRequest, Entity, Outcome, Reason
+from warden.policy.values import cedar_entity_type
 from warden.registry.models import AgentStatus, ToolAnnotations
 
 if TYPE_CHECKING:
@@ -21,6 +23,23 @@ if TYPE_CHECKING:
 
 AGENT_TYPE = "agent"
 TOOL_TYPE = "tool"
+
+
+@functools.lru_cache(maxsize=1024)
+def _cedar_type(authzen_type: str) -> str:
+    return cedar_entity_type(authzen_type)
+
+
+def is_agent(entity: Entity) -> bool:
+    """Whether ``entity`` becomes a Cedar ``Agent``: ``agent``, ``Agent``, ``agent_``... all
+    do, so every spelling must be judged as an agent (or a suspended agent could slip past
+    the identity check under another spelling)."""
+    return entity.type == AGENT_TYPE or _cedar_type(entity.type) == "Agent"
+
+
+def is_tool(entity: Entity) -> bool:
+    """Whether ``entity`` becomes a Cedar ``Tool`` (see :func:`is_agent`)."""
+    return entity.type == TOOL_TYPE or _cedar_type(entity.type) == "Tool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +68,7 @@ class IdentityAnalyser:
     def analyse(
         self, request: DecisionRequest, view: DecisionView, now: datetime
     ) -> Feature | None:
-        if request.subject.type != AGENT_TYPE:
+        if not is_agent(request.subject):
             return None
         agent = view.registry.agents.get(request.subject.id)
         if agent is None:
@@ -92,7 +111,7 @@ class ToolRiskAnalyser:
     def analyse(
         self, request: DecisionRequest, view: DecisionView, now: datetime
     ) -> Feature | None:
-        if request.resource.type != TOOL_TYPE:
+        if not is_tool(request.resource):
             return None
         tool = view.registry.tools.get(request.resource.id)
         annotations = tool.annotations if tool else ToolAnnotations()

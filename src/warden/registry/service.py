@@ -190,7 +190,7 @@ class RegistryService:
         person = person.lower()
         orphaned = []
         for agent in await self._store.agents_owned_by(person):
-            if agent.status not in (AgentStatus.ACTIVE, AgentStatus.PROVISIONED):
+            if agent.status is not AgentStatus.ACTIVE:  # only a running agent is suspended
                 continue
             gone = {person, *await self.directory.inactive(agent.owners)}
             if any(o not in gone for o in agent.owners):
@@ -234,13 +234,12 @@ class RegistryService:
         return resumed
 
     async def expire_due(self, now: datetime) -> list[Agent]:
-        """Suspend every active or provisioned agent whose expiry has passed."""
+        """Suspend every active agent whose expiry has passed. (A provisioned one cannot act
+        anyway, and activating it after its expiry still leaves it denied as expired.)"""
         due = [
             a
             for a in await self._store.list_agents()
-            if a.expires_at is not None
-            and a.expires_at <= now
-            and a.status in (AgentStatus.ACTIVE, AgentStatus.PROVISIONED)
+            if a.expires_at is not None and a.expires_at <= now and a.status is AgentStatus.ACTIVE
         ]
         return [
             await self.transition(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from warden.decisions.analysers import AGENT_TYPE, Feature
+from warden.decisions.analysers import Feature, is_agent
 from warden.decisions.models import DecisionRequest, Outcome, Reason
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class BlockedAnalyser:
         self, request: DecisionRequest, view: DecisionView, now: datetime
     ) -> Feature | None:
         subject = request.subject
-        if subject.type != AGENT_TYPE or not self._is_blocked(subject.id):
+        if not is_agent(subject) or not self._is_blocked(subject.id):
             return None
         reason = Reason(
             BLOCKED,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from warden.decisions.analysers import AGENT_TYPE, TOOL_TYPE
+from warden.decisions.analysers import is_agent, is_tool
 from warden.decisions.models import Decision, DecisionRequest, Entity
 from warden.shadow.models import Observation, SightingKind, Surface
 from warden.shadow.service import ShadowService
@@ -49,7 +49,7 @@ def sight_decision(
 def observed(request: DecisionRequest, decision: Decision, *, where: str) -> Observation | None:
     """The sighting a decision makes: its ``agent`` subject, when denied for being unknown,
     inactive or blocked; None otherwise."""
-    if request.subject.type != AGENT_TYPE:
+    if not is_agent(request.subject):
         return None
     codes = [r.code for r in decision.reasons if r.code in SIGHTED]
     if not codes:
@@ -75,7 +75,7 @@ def _registry_status(codes: list[str]) -> str | None:
 
 def tried(resource: Entity) -> str:
     """A tool by its name, any other resource as ``<type>:<id>``."""
-    return resource.id if resource.type == TOOL_TYPE else f"{resource.type}:{resource.id}"
+    return resource.id if is_tool(resource) else f"{resource.type}:{resource.id}"
 
 
 def human_of(context: Mapping[str, Any]) -> str | None:
