@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import contextvars
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,6 +35,16 @@ from warden.policy.engine import PreparedPolicies
 from warden.registry.models import Agent, AgentStatus
 
 MAX_DAYS = 3650
+
+
+class _Pending:
+    dirty = False
+
+
+# The batch (if any) the current task is in; other tasks' changes are never deferred.
+_BATCH: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
+    "warden_entitlement_batch", default=None
+)
 
 
 class AuditSink(Protocol):
@@ -110,6 +122,30 @@ class EntitlementService:
         self._writing = asyncio.Lock()  # one check-then-write at a time (no duplicate grants)
         self._compiled: PreparedPolicies | None = None  # what the decision view last got
 
+    @contextlib.asynccontextmanager
+    async def batched(self) -> AsyncIterator[None]:
+        """Within this block, this task's changes refresh the decision view once, at the end
+        (a review deadline revoking hundreds of grants). Until then the grants it revoked
+        still permit: use it only where a moment's delay is acceptable."""
+        if _BATCH.get() is not None:  # nested: the outer block refreshes
+            yield
+            return
+        pending = _Pending()
+        token = _BATCH.set(pending)
+        try:
+            yield
+        finally:
+            _BATCH.reset(token)
+            if pending.dirty:
+                await self._on_change()
+
+    async def _changed(self) -> None:
+        batch = _BATCH.get()
+        if batch is not None:
+            batch.dirty = True
+            return
+        await self._on_change()
+
     # -- changes ---------------------------------------------------------------------------
 
     async def grant(
@@ -139,7 +175,7 @@ class EntitlementService:
             grant = _new(agent_id, spec, actor, now, until, template)
             await self._store.insert([grant])
             await self._granted(grant, actor)
-        await self._on_change()
+        await self._changed()
         return grant
 
     async def apply_template(
@@ -166,7 +202,7 @@ class EntitlementService:
             for grant in new:
                 await self._granted(grant, actor)
         if new:
-            await self._on_change()
+            await self._changed()
         return TemplateResult(template.name, tuple(new), already)
 
     async def revoke(self, grant_id: str, *, actor: str, reason: str, now: datetime) -> Entitlement:
@@ -179,7 +215,7 @@ class EntitlementService:
             revoked = _changed(grant, GrantState.REVOKED, actor, now, reason)
             await self._store.save([revoked])
             await self._record("entitlement:revoked", revoked, actor, reason)
-        await self._on_change()
+        await self._changed()
         return revoked
 
     async def prune(
@@ -200,7 +236,7 @@ class EntitlementService:
             for grant in pruned:
                 await self._record("entitlement:pruned", grant, actor, reason)
         if pruned:
-            await self._on_change()
+            await self._changed()
         return pruned
 
     async def restore(self, grant_id: str, *, actor: str, now: datetime) -> Entitlement:
@@ -219,7 +255,7 @@ class EntitlementService:
             restored = _changed(grant, GrantState.ACTIVE, actor, now, "restored")
             await self._store.save([restored])
             await self._record("entitlement:restored", restored, actor, None)
-        await self._on_change()
+        await self._changed()
         return restored
 
     # -- right-sizing ----------------------------------------------------------------------
@@ -268,7 +304,7 @@ class EntitlementService:
         if index.next_expiry is None or index.next_expiry > now:
             return []
         expired = [g for g in index.grants.values() if not g.in_force(now)]
-        await self._on_change()
+        await self._changed()
         return expired
 
     # -- reads -----------------------------------------------------------------------------

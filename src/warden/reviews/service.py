@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -76,6 +77,7 @@ class Entitlements(Protocol):
     async def revoke(
         self, grant_id: str, *, actor: str, reason: str, now: datetime
     ) -> Entitlement: ...
+    def batched(self) -> AbstractAsyncContextManager[None]: ...
 
 
 class ReviewService:
@@ -267,18 +269,22 @@ class ReviewService:
         if now < campaign.deadline:
             why = f"not recertified before access review `{campaign.id}` was closed"
         failed = 0
-        for item in await self._store.pending(campaign.id):
-            try:
-                effect = await self._enforce(item, campaign.on_deadline, why, now)
-            except Exception:
-                log.exception("access review %s: item %d not enforced", campaign.id, item.number)
-                failed += 1
-                continue
-            if await self._store.expire(campaign.id, item.number, effect, now):
-                await self._audit.record(
-                    "review:item:decided",
-                    _decided(item, SYSTEM_ACTOR, ItemState.EXPIRED, effect, None),
-                )
+        # One refresh of the decision view for the whole campaign, not one per revocation.
+        async with self._entitlements.batched():
+            for item in await self._store.pending(campaign.id):
+                try:
+                    effect = await self._enforce(item, campaign.on_deadline, why, now)
+                except Exception:
+                    log.exception(
+                        "access review %s: item %d not enforced", campaign.id, item.number
+                    )
+                    failed += 1
+                    continue
+                if await self._store.expire(campaign.id, item.number, effect, now):
+                    await self._audit.record(
+                        "review:item:decided",
+                        _decided(item, SYSTEM_ACTOR, ItemState.EXPIRED, effect, None),
+                    )
         if failed or not await self._store.finish_closing(campaign.id, now):
             return False
         progress = (await self._store.progress([campaign.id]))[campaign.id]
