@@ -259,6 +259,17 @@ async def test_agents_of_a_departed_owner_are_orphaned_until_reassigned(warden: 
     )
 
 
+async def test_an_agent_whose_owners_have_all_left_is_refused(warden: Warden) -> None:
+    directory = Directory()
+    warden.runtime.registry.directory = directory
+    directory.gone.add("ana@acme.example")
+    refused = await warden.call("POST", "/v1/agents", json=agent())
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "owner" and "deactivated" in refused.json()["message"]
+    with_deputy = agent(co_owners=["bo@acme.example"])
+    assert (await warden.call("POST", "/v1/agents", json=with_deputy)).status_code == 201
+
+
 async def test_a_returning_owner_revives_their_orphaned_agents(warden: Warden) -> None:
     directory = Directory()
     warden.runtime.registry.directory = directory

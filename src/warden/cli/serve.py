@@ -103,6 +103,7 @@ def _banner(runtime: Runtime, host: str, port: int) -> None:
         f"{len(view.registry.agents)} agents · {len(view.registry.tools)} tools",
         f"  admin api  /v1 with the bearer token in {token} · docs at /docs",
         "  authzen    POST /access/v1/evaluation",
+        "  scim       /scim/v2 (Okta, Entra) with an admin token or `warden access grant`",
         f"  oauth      issuer {runtime.tokens.settings.issuer} (WARDEN_ISSUER) · "
         f"trust domain {runtime.tokens.settings.trust_domain} (WARDEN_TRUST_DOMAIN)",
     ]

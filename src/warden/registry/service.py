@@ -14,7 +14,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from warden.registry.errors import AgentNotFound, InvalidTransition, ToolNotFound
+from warden.registry.errors import (
+    AgentNotFound,
+    InvalidRegistryInput,
+    InvalidTransition,
+    ToolNotFound,
+)
 from warden.registry.models import TRANSITIONS, Agent, AgentStatus, StatusReason, Tool
 from warden.registry.query import AgentPage, AgentQuery
 from warden.registry.specs import AgentSpec, AgentUpdate, ToolSpec
@@ -87,6 +92,7 @@ class RegistryService:
     ) -> list[Agent]:
         """Register several agents in one transaction (all or none); caches are rebuilt once."""
         agents = [_new_agent(spec, now) for spec in specs]
+        await self._require_an_active_owner(agents)
         await self._store.insert_agents(agents)
         # Appended together: the ledger commits them as one group, in this order.
         await asyncio.gather(
@@ -99,6 +105,20 @@ class RegistryService:
         )
         await self._on_change()
         return agents
+
+    async def _require_an_active_owner(self, agents: Sequence[Agent]) -> None:
+        """Refuse an agent none of whose owners is active in the IdP: it would be born
+        orphaned, with nobody accountable for it."""
+        people = {o for agent in agents for o in agent.owners}
+        inactive = await self.directory.inactive(people) if people else set()
+        for agent in agents:
+            if all(o in inactive for o in agent.owners):
+                gone = ", ".join(f"`{o}`" for o in agent.owners)
+                raise InvalidRegistryInput(
+                    f"agent `{agent.id}` needs an owner who is active in the IdP; "
+                    f"{gone} {'is' if len(agent.owners) == 1 else 'are'} deactivated or deleted",
+                    field="owner",
+                )
 
     async def transition(
         self, agent_id: str, to: AgentStatus, *, actor: str, reason: str, now: datetime
