@@ -123,7 +123,7 @@ async def run(url: str, reps: int) -> None:
                 to is AgentStatus.ACTIVE
             )
             start = time.perf_counter_ns()
-            await runtime.refresh()  # the full rebuild the change scheduled
+            await runtime.settled()  # the full rebuild the change scheduled
             rebuilds.append((time.perf_counter_ns() - start) / 1e6)
         print(
             f"  transition returns (next decision sees it): p50 {statistics.median(changes):.1f}"

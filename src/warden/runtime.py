@@ -295,6 +295,11 @@ class Runtime:
                 policies = await self.entitlements.decision_policies(self._prepared, _now())
                 self._view = dataclasses.replace(self._view, policies=policies)
 
+    async def settled(self) -> None:
+        """Wait until no background rebuild of the decision view is pending."""
+        while self._background is not None and not self._background.done():
+            await asyncio.shield(self._background)
+
     def _schedule_rebuild(self) -> None:
         if self._background is None or self._background.done():
             self._background = asyncio.create_task(self.refresh(), name="warden-view-rebuild")

@@ -434,6 +434,7 @@ async def test_a_status_change_holds_on_the_very_next_decision_among_10000_agent
         await runtime.registry.register_agents(specs, actor="test", now=datetime.now(UTC))
         target = specs[5_000].id
         assert (await runtime.decide(_request(target))).outcome.value == "allow"
+        graph_before = runtime.view.graph.handle
         for status, outcome in (("suspended", "deny"), ("active", "allow"), ("suspended", "deny")):
             await runtime.registry.transition(
                 target, AgentStatus(status), actor="t", reason="r", now=datetime.now(UTC)
@@ -441,7 +442,8 @@ async def test_a_status_change_holds_on_the_very_next_decision_among_10000_agent
             # No waiting, no refresh: the very next decision sees the change...
             assert (await runtime.decide(_request(target))).outcome.value == outcome
         # ...and so does every decision after the background rebuild has swapped in.
-        await runtime.refresh()
+        await runtime.settled()
+        assert runtime.view.graph.handle is not graph_before
         assert (await runtime.decide(_request(target))).outcome.value == "deny"
         neighbour = specs[5_001].id
         assert (await runtime.decide(_request(neighbour))).outcome.value == "allow"
