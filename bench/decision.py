@@ -80,14 +80,23 @@ def in_process(n_policies: int, n_agents: int, iterations: int) -> None:
     print(row("raw cedarpy, pre-sliced for this request", pre, reference))
     pipe = time_calls(lambda: evaluate(view, DEFAULT_ANALYSERS, REQUEST, NOW, "b"), iterations)
     print(row("warden evaluate() (pipeline, no ledger)", pipe, reference))
-    recorded = asyncio.run(_runtime_decide(bundle, n_agents, iterations // 4))
+    everything, recorded = asyncio.run(_runtime_decide(bundle, n_agents, iterations // 4))
+    print(row("warden evaluate(), the runtime's analysers", everything, reference))
     print(row("warden Runtime.decide() (+ SQLite ledger)", recorded, reference))
 
 
-async def _runtime_decide(bundle: Any, n_agents: int, iterations: int) -> list[float]:
+async def _runtime_decide(
+    bundle: Any, n_agents: int, iterations: int
+) -> tuple[list[float], list[float]]:
+    """The pipeline with every analyser the runtime runs (identity, risk, shadow blocks,
+    entitlements), and ``Runtime.decide`` with the ledger."""
     with tempfile.TemporaryDirectory() as tmp:
         runtime = await _runtime(f"sqlite:///{tmp}/w.db", bundle, n_agents)
         try:
+            view, analysers = runtime.view, runtime.analysers
+            everything = time_calls(
+                lambda: evaluate(view, analysers, REQUEST, NOW, "b"), iterations
+            )
             for _ in range(100):
                 await runtime.decide(REQUEST)
             samples = []
@@ -95,7 +104,7 @@ async def _runtime_decide(bundle: Any, n_agents: int, iterations: int) -> list[f
                 start = time.perf_counter_ns()
                 await runtime.decide(REQUEST)
                 samples.append((time.perf_counter_ns() - start) / 1000)
-            return samples
+            return everything, samples
         finally:
             await runtime.close()
 
