@@ -289,3 +289,9 @@ shadow_sightings = Table(
     Column("status_at", String(40), nullable=True),
     Column("agent_id", String(2048), nullable=True),  # the agent it was promoted to
 )
+
+# --- mandates and budgets — migration 0008 --------------------------------------------------
+
+# --- purpose profiles — migration 0009 ------------------------------------------------------
+
+# --- observations — migration 0010 ----------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Mandates: bind every action to the human intent that started the workflow."""

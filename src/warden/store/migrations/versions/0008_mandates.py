@@ -1,0 +1,21 @@
+"""Mandates: issued mandates and their cumulative budgets.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass  # tables arrive with the feature
+
+
+def downgrade() -> None:
+    pass
