@@ -1,0 +1,456 @@
+"""The intent evaluation corpus: loading the labelled cases and replaying them through Warden.
+
+A *case* is a person's request and the actions an agent then took, each labelled with what a
+careful security reviewer expects (``allow``, or ``deny_or_step_up``) and why. The runner opens
+a real :class:`~warden.runtime.Runtime` on a temporary SQLite store, registers the corpus'
+agents and tools, issues a mandate for each case and replays its actions through
+``Runtime.decide`` (reporting tool outputs with ``runtime.mandates.observe``), recording per
+action what was expected, what Warden answered, why, and how long it took.
+
+Three modes:
+
+- ``mandate``: the decision carries the case's mandate (``context.mandate``) and the mandate
+  analyser runs, under Warden's default mandate policies;
+- ``baseline``: no mandate and no mandate analyser — only what a token's scope says (every
+  registered agent may use every tool), to show what intent adds;
+- ``risk``: the baseline plus a step-up for every destructive tool that reaches outside (a
+  guard rail from tool annotations alone, as Warden's demo bundle has).
+
+Used by ``tests/scenarios/test_intent_corpus.py`` and ``bench/intent.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warden.decisions.models import Action, DecisionRequest, Entity, Outcome
+from warden.policy.bundle import default_schema
+from warden.policy.models import Bundle
+from warden.registry.specs import AgentSpec, AnnotationsSpec, ToolSpec
+from warden.runtime import Runtime
+
+CORPUS = Path(__file__).parent / "corpus"
+DOMAINS = ("finance", "hr", "sales", "it")
+KINDS = ("in_intent", "scope_creep", "injected", "designated", "budget", "unmatched")
+TRUST_DOMAIN = "acme.example"
+PERSON = "requester@acme.example"
+ACTOR = "intent-corpus"
+
+
+class Expect(StrEnum):
+    ALLOW = "allow"
+    DENY_OR_STEP_UP = "deny_or_step_up"
+
+
+class Mode(StrEnum):
+    MANDATE = "mandate"  # the mandate in context, the mandate analyser and policies
+    BASELINE = "baseline"  # token scope only
+    RISK = "risk"  # token scope plus a step-up for every destructive, external tool
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One action of a case: a tool call, its label, and the output reported after it."""
+
+    tool: str
+    arguments: Mapping[str, Any]
+    expect: Expect
+    why: str
+    observed: bool = False  # whether ``result`` is a tool output to report after the action
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: str
+    domain: str
+    kind: str
+    request: str
+    profile_expected: str | None
+    steps: tuple[Step, ...]
+    authorization_details: tuple[Mapping[str, Any], ...] = ()
+
+
+# -- the tools the corpus' agents use, with MCP-style annotations ----------------------------
+
+_READ = {"read_only": True, "destructive": False, "external": False}
+_WRITE = {"read_only": False, "destructive": False, "external": False}
+_DESTROY = {"read_only": False, "destructive": True, "external": False}
+_OUTSIDE = {"read_only": False, "destructive": True, "external": True}
+_SEND = {"read_only": False, "destructive": False, "external": True}
+
+TOOLS: Mapping[str, tuple[Mapping[str, bool], tuple[str, ...], str]] = {
+    # name: (annotations, data labels of its output, description)
+    "erp.invoice.read": (_READ, ("finance",), "Read vendor invoices from the ERP"),
+    "erp.ledger.read": (_READ, ("finance",), "Read general ledger balances and entries"),
+    "erp.vendor.read": (_READ, ("finance", "payment"), "Read vendor master data"),
+    "erp.vendor.export": (_READ, ("finance", "payment"), "Export the vendor master as a file"),
+    "erp.vendor.create": (_WRITE, ("finance",), "Create a vendor in the vendor master"),
+    "erp.vendor.update": (_DESTROY, ("finance", "payment"), "Change a vendor's master data"),
+    "erp.vendor.delete": (_DESTROY, ("finance",), "Delete a vendor"),
+    "erp.journal.post": (_WRITE, ("finance",), "Post a journal entry"),
+    "bank.statement.read": (_READ, ("finance", "payment"), "Read bank statement lines"),
+    "payments.transfer": (_OUTSIDE, ("finance", "payment"), "Send a bank transfer"),
+    "storage.external.upload": (_OUTSIDE, (), "Upload a file to external storage"),
+    "email.send": (_SEND, (), "Send an e-mail"),
+    "calendar.event.create": (_WRITE, (), "Create a calendar event"),
+    "hr.records.read": (_READ, ("pii",), "Read an employee's HR record"),
+    "hr.records.export": (_READ, ("pii",), "Export HR records as a file"),
+    "hr.employee.update": (_WRITE, ("pii",), "Update an employee record"),
+    "hr.employee.delete": (_DESTROY, ("pii",), "Delete an employee record"),
+    "hr.leave.read": (_READ, ("pii",), "Read leave requests and balances"),
+    "hr.leave.approve": (_WRITE, ("pii",), "Approve a leave request"),
+    "hr.payroll.update": (_DESTROY, ("pii", "finance"), "Change an employee's pay"),
+    "crm.account.read": (_READ, ("customer",), "Read a CRM account"),
+    "crm.opportunity.read": (_READ, ("customer",), "Read CRM opportunities"),
+    "crm.contact.update": (_WRITE, ("customer", "pii"), "Update a CRM contact"),
+    "crm.opportunity.update": (_WRITE, ("customer",), "Update a CRM opportunity"),
+    "crm.contact.export": (_READ, ("customer", "pii"), "Export CRM contacts as a file"),
+    "crm.contact.delete": (_DESTROY, ("customer", "pii"), "Delete CRM contacts"),
+    "pricing.read": (_READ, (), "Read the price list"),
+    "quotes.create": (_WRITE, ("customer",), "Draft a quote"),
+    "quotes.send": (_SEND, ("customer",), "Send a quote to a customer"),
+    "itsm.ticket.read": (_READ, (), "Read a service-desk ticket"),
+    "itsm.ticket.update": (_WRITE, (), "Update a service-desk ticket"),
+    "iam.user.read": (_READ, ("pii",), "Read a directory user"),
+    "iam.access.grant": (_WRITE, (), "Grant a user a role in an application"),
+    "iam.admin.grant": (_DESTROY, (), "Grant administrator rights"),
+    "secrets.read": (_READ, ("secret",), "Read a secret from the vault"),
+    "db.table.drop": (_DESTROY, (), "Drop a database table"),
+    "monitoring.logs.read": (_READ, (), "Read service logs"),
+    "monitoring.metrics.read": (_READ, (), "Read service metrics"),
+    "servers.restart": (_DESTROY, (), "Restart a service"),
+}
+
+AGENTS: Mapping[str, str] = {
+    domain: f"spiffe://{TRUST_DOMAIN}/agent/{domain}-assistant" for domain in DOMAINS
+}
+
+BASELINE_POLICY = """\
+// The token-scope-only baseline: an agent whose token covers a tool may use it.
+@id("corpus.token-scope")
+@reason("the agent's token scope covers this tool")
+permit (principal, action == Action::"invoke", resource);
+"""
+
+
+RISK_POLICY = """\
+// A guard rail from tool annotations alone, without intent.
+@id("corpus.destructive-external")
+@reason("a destructive action outside the company needs a person's approval")
+@outcome("step_up")
+forbid (principal, action == Action::"invoke", resource)
+when { context.risk.destructive && context.risk.external };
+"""
+
+
+def tool_specs() -> list[ToolSpec]:
+    return [
+        ToolSpec(
+            name=name,
+            description=description,
+            annotations=AnnotationsSpec(**annotations, labels=list(labels)),
+        )
+        for name, (annotations, labels, description) in TOOLS.items()
+    ]
+
+
+def agent_specs() -> list[AgentSpec]:
+    return [
+        AgentSpec(
+            id=agent_id,
+            display_name=f"{domain} assistant",
+            owner=f"{domain}-lead@{TRUST_DOMAIN}",
+            team=domain,
+            purpose=f"{domain} workflows for the people of the {domain} team",
+        )
+        for domain, agent_id in AGENTS.items()
+    ]
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+class CorpusError(ValueError):
+    """A case file that does not follow the corpus format."""
+
+
+def load_corpus(folder: Path = CORPUS) -> list[Case]:
+    """Every case of every ``*.yaml`` file in ``folder``, in file then case order."""
+    cases = [
+        _case(raw, file.name)
+        for file in sorted(folder.glob("*.yaml"))
+        for raw in yaml.safe_load(file.read_text("utf-8"))["cases"]
+    ]
+    ids = [case.id for case in cases]
+    if len(set(ids)) != len(ids):
+        raise CorpusError("case ids must be unique")
+    return cases
+
+
+def _case(raw: Mapping[str, Any], file: str) -> Case:
+    where = f"{file}: case `{raw.get('id')}`"
+    if raw.get("domain") not in DOMAINS or raw.get("kind") not in KINDS:
+        raise CorpusError(f"{where}: unknown domain or kind")
+    steps = tuple(_step(action, where) for action in raw["actions"])
+    if not steps:
+        raise CorpusError(f"{where}: no actions")
+    return Case(
+        id=str(raw["id"]),
+        domain=str(raw["domain"]),
+        kind=str(raw["kind"]),
+        request=str(raw["request"]),
+        profile_expected=raw.get("profile_expected"),
+        steps=steps,
+        authorization_details=tuple(raw.get("authorization_details") or ()),
+    )
+
+
+def _step(raw: Mapping[str, Any], where: str) -> Step:
+    if raw.get("tool") not in TOOLS:
+        raise CorpusError(f"{where}: unknown tool `{raw.get('tool')}`")
+    if not raw.get("why"):
+        raise CorpusError(f"{where}: every action says why it is labelled as it is")
+    observe = raw.get("observe")
+    return Step(
+        tool=str(raw["tool"]),
+        arguments=dict(raw.get("arguments") or {}),
+        expect=Expect(raw["expect"]),
+        why=str(raw["why"]),
+        observed=observe is not None,
+        result=observe["result"] if observe is not None else None,
+    )
+
+
+# -- replaying ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Played:
+    """One replayed action: what the label says, what Warden answered, why, and how fast."""
+
+    case: Case
+    index: int
+    expected: Expect
+    got: Outcome
+    reasons: tuple[str, ...]
+    latency_us: float
+
+    @property
+    def step(self) -> Step:
+        return self.case.steps[self.index]
+
+    @property
+    def correct(self) -> bool:
+        if self.expected is Expect.ALLOW:
+            return self.got is Outcome.ALLOW
+        return self.got is not Outcome.ALLOW
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """The profile a case's request was matched to, next to the one expected."""
+
+    case: Case
+    profile: str | None
+    confidence: float
+
+
+@dataclass(slots=True)
+class Run:
+    mode: Mode
+    played: list[Played] = field(default_factory=list)
+    matched: list[Matched] = field(default_factory=list)
+
+    def of(self, domain: str | None = None) -> list[Played]:
+        return [p for p in self.played if domain is None or p.case.domain == domain]
+
+    def in_intent_allowed(self, domain: str | None = None) -> Rate:
+        """In-intent actions (labelled ``allow``) allowed without step-up."""
+        mine = [p for p in self.of(domain) if p.expected is Expect.ALLOW]
+        return Rate(sum(p.correct for p in mine), len(mine))
+
+    def out_of_intent_stopped(self, domain: str | None = None) -> Rate:
+        """Out-of-intent high-risk actions (labelled ``deny_or_step_up``) denied or stepped up."""
+        mine = [p for p in self.of(domain) if p.expected is Expect.DENY_OR_STEP_UP]
+        return Rate(sum(p.correct for p in mine), len(mine))
+
+    def misses(self) -> list[Played]:
+        return [p for p in self.played if not p.correct]
+
+    def latencies(self) -> list[float]:
+        return [p.latency_us for p in self.played]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    hits: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.hits / self.total if self.total else 100.0
+
+    def __str__(self) -> str:
+        return f"{self.percent:5.1f} % ({self.hits}/{self.total})"
+
+
+class MandatesUnavailable(RuntimeError):
+    """The runtime has no mandate service yet (``runtime.mandates``)."""
+
+
+class CorpusRunner:
+    """A runtime set up for the corpus in one mode. Open with :meth:`open`, then :meth:`run`."""
+
+    def __init__(self, runtime: Runtime, mode: Mode) -> None:
+        self.runtime = runtime
+        self.mode = mode
+
+    @classmethod
+    async def open(
+        cls, database_url: str, mode: Mode, *, matcher: str | None = None
+    ) -> CorpusRunner:
+        """A migrated store at ``database_url`` with the corpus' agents, tools and policies.
+
+        ``matcher`` picks the intent matcher (``lexical`` or ``semantic``) where the mandate
+        service lets one be chosen; None keeps Warden's default."""
+        runtime = await Runtime.open(database_url)
+        try:
+            if mode is Mode.MANDATE and not hasattr(runtime, "mandates"):
+                raise MandatesUnavailable("the runtime has no mandate service (`runtime.mandates`)")
+            now = _now()
+            await runtime.registry.register_tools(tool_specs(), actor=ACTOR, now=now)
+            await runtime.registry.register_agents(agent_specs(), actor=ACTOR, now=now)
+            await runtime.apply_policies(corpus_bundle(mode), author=ACTOR)
+            if mode is not Mode.MANDATE:
+                runtime.analysers = [a for a in runtime.analysers if not _is_mandate(a)]
+            elif matcher is not None:
+                use_matcher(runtime, matcher)
+        except BaseException:
+            await runtime.close()
+            raise
+        return cls(runtime, mode)
+
+    async def close(self) -> None:
+        await self.runtime.close()
+
+    async def run(self, cases: Iterable[Case]) -> Run:
+        run = Run(self.mode)
+        for case in cases:
+            await self.play(case, run)
+        return run
+
+    async def play(self, case: Case, run: Run) -> None:
+        agent = AGENTS[case.domain]
+        token = await self._issue(case, run) if self.mode is Mode.MANDATE else None
+        for index, step in enumerate(case.steps):
+            context: dict[str, Any] = {"arguments": dict(step.arguments), "chain_depth": 0}
+            if token is not None:
+                context["mandate"] = token
+            request = DecisionRequest(
+                Entity("agent", agent), Action("invoke"), Entity("tool", step.tool), context
+            )
+            started = time.perf_counter_ns()
+            decision = await self.runtime.decide(request)
+            latency = (time.perf_counter_ns() - started) / 1000
+            codes = tuple(r.code for r in decision.reasons)
+            run.played.append(Played(case, index, step.expect, decision.outcome, codes, latency))
+            # The corpus is a recorded trace: each output is reported as the agent saw it.
+            if token is not None and step.observed:
+                await self.runtime.mandates.observe(
+                    token, agent=agent, tool=step.tool, result=step.result, now=_now()
+                )
+
+    async def _issue(self, case: Case, run: Run) -> str:
+        from warden.mandates.specs import MandateSpec
+
+        spec = MandateSpec(
+            person=PERSON,
+            request=case.request,
+            authorization_details=[dict(d) for d in case.authorization_details],
+        )
+        issued = await self.runtime.mandates.issue(spec, caller=PERSON, now=_now())
+        mandate = issued.mandate
+        run.matched.append(Matched(case, mandate.profile, mandate.confidence))
+        return str(issued.token)
+
+
+def corpus_bundle(mode: Mode) -> Bundle:
+    """The token-scope permit, plus Warden's default mandate policies in ``mandate`` mode."""
+    policies = {"corpus/token-scope.cedar": BASELINE_POLICY}
+    schema = default_schema()
+    if mode is Mode.RISK:
+        policies["corpus/risk.cedar"] = RISK_POLICY
+    if mode is Mode.MANDATE:
+        shipped = mandate_policies()
+        if shipped is not None:
+            policies.update({f"mandates/{k}": v for k, v in shipped.policies.items()})
+            schema = shipped.schema
+    return Bundle(policies, schema, source=f"intent-corpus:{mode.value}")
+
+
+def mandate_policies() -> Bundle | None:
+    """Warden's default mandate policy bundle, where the mandate package ships one."""
+    try:
+        module = importlib.import_module("warden.mandates.policy")
+    except ImportError:
+        module = None
+    for name in ("default_bundle", "default_policies", "bundle"):
+        found = getattr(module, name, None)
+        if callable(found):
+            bundle = found()
+            if isinstance(bundle, Bundle):
+                return bundle
+    try:
+        package = resources.files("warden.mandates")
+    except ModuleNotFoundError:
+        return None
+    for folder in ("policies", "bundle", "default_bundle"):
+        candidate = package.joinpath(folder)
+        if candidate.is_dir():
+            from warden.policy.bundle import load_bundle
+
+            return load_bundle(Path(str(candidate)))
+    return None
+
+
+def use_matcher(runtime: Runtime, matcher: str) -> None:
+    """Switch the mandate service's intent matcher, where it allows it."""
+    service = runtime.mandates
+    chooser = getattr(service, "use_matcher", None)
+    if callable(chooser):
+        chooser(matcher)
+        return
+    raise MandatesUnavailable(f"the mandate service cannot switch to the `{matcher}` matcher")
+
+
+def _is_mandate(analyser: object) -> bool:
+    name = str(getattr(analyser, "name", ""))
+    return name == "mandate" or "Mandate" in type(analyser).__name__
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def summarise(runs: Sequence[Run]) -> list[str]:
+    """Readable lines: per mode and domain, the two rates."""
+    lines = []
+    for run in runs:
+        for domain in (*DOMAINS, None):
+            label = domain or "all"
+            lines.append(
+                f"{run.mode.value:<9} {label:<8} in-intent allowed {run.in_intent_allowed(domain)}"
+                f"   out-of-intent stopped {run.out_of_intent_stopped(domain)}"
+            )
+    return lines
