@@ -33,6 +33,9 @@ from warden.entitlements.cedar import GrantAnalyser
 from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
+from warden.mandates.analyser import MandateAnalyser
+from warden.mandates.models import BudgetCharge
+from warden.mandates.service import MandateService
 from warden.policy.bundle import default_schema, load_bundle
 from warden.policy.engine import PreparedPolicies
 from warden.policy.errors import PolicyValidationError
@@ -117,6 +120,13 @@ class Runtime:
             ReviewStore(engine), self.registry, self.entitlements, _LedgerSink(self.ledger)
         )
         self.housekeeping["review-deadlines"] = self.reviews.enforce_deadlines
+        # Mandates: each action judged against the person's intent (context.mandate).
+        self.mandates = MandateService(
+            engine,
+            _LedgerSink(self.ledger),
+            issuer=self.token_settings.issuer,
+            trust_domain=self.token_settings.trust_domain,
+        )
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -124,7 +134,11 @@ class Runtime:
         self._background: asyncio.Task[None] | None = None
         self._rebuild_again = False
         self._housekeeper: asyncio.Task[None] | None = None
-        self.analysers: Sequence[Analyser] = (*DEFAULT_ANALYSERS, GrantAnalyser())
+        self.analysers: Sequence[Analyser] = (
+            *DEFAULT_ANALYSERS,
+            GrantAnalyser(),
+            MandateAnalyser(self.mandates),
+        )
         # Blocked identifiers first: denied with their own reason, registered or not.
         self.analysers = (BlockedAnalyser(self.shadow.is_blocked), *self.analysers)
         self._prepared: PreparedPolicies | None = None
@@ -156,6 +170,9 @@ class Runtime:
             await runtime.refresh()
             await runtime._open_tokens()
             await runtime.access.load()
+            runtime.mandates.use_keys(runtime.tokens.keys)
+            runtime.mandates.tool_labels = runtime._tool_labels
+            await runtime.mandates.load(_now())
             await runtime.shadow.load()
         except BaseException:
             await runtime.close()
@@ -371,6 +388,7 @@ class Runtime:
             if request.subject.id in self.view.registry.agents:  # bounded by the registry
                 self._activity[request.subject.id] = now
             sight_decision(self.shadow, request, decision, where=where)  # memory only
+        decision = await self._spend(decision, now)
         try:
             await self.ledger.append(
                 _DECISION_EVENTS[decision.outcome],
@@ -382,6 +400,31 @@ class Runtime:
             log.error("ledger unavailable; denying decision %s", decision.decision_id)
             return _unrecorded(decision)
         return decision
+
+
+    def _tool_labels(self, tool: str) -> frozenset[str]:
+        known = self.view.registry.tools.get(tool)
+        return known.annotations.labels if known else frozenset()
+
+    async def _spend(self, decision: Decision, now: datetime) -> Decision:
+        """An allowed action under a mandate spends its cumulative budgets — checked again
+        under a lock, so concurrent actions cannot overspend together; if they would, this
+        one is denied. Budgets spent by an action the ledger then fails to record stay spent
+        (the safe direction)."""
+        block = decision.features.get("mandate")
+        if decision.outcome is not Outcome.ALLOW or not block or not block.get("charges"):
+            return decision
+        charges = [
+            BudgetCharge(c["budget"], float(c["amount"]), float(c["limit"]))
+            for c in block["charges"]
+        ]
+        violation = await self.mandates.charge(block["id"], charges, now)
+        if violation is None:
+            return decision
+        reason = Reason(violation.rule, violation.message, "analyser", Outcome.DENY)
+        return dataclasses.replace(
+            decision, outcome=Outcome.DENY, reasons=(reason, *decision.reasons)
+        )
 
 
 class _RegistryDirectory:

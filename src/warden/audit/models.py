@@ -51,6 +51,9 @@ class EventType(StrEnum):
     ACCESS_TOKEN_ISSUED = "access:token:issued"
     ACCESS_TOKEN_REVOKED = "access:token:revoked"
     OAUTH_KEY_ROTATED = "oauth:key:rotated"
+    PROFILE_APPLIED = "profile:applied"
+    MANDATE_ISSUED = "mandate:issued"
+    MANDATE_REVOKED = "mandate:revoked"
 
 
 DECISION_EVENTS = frozenset(

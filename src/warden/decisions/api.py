@@ -107,7 +107,7 @@ def authzen_router(
 async def _answer(request: Request, handle: Handler, max_body_bytes: int) -> Response:
     """Read, decide, answer. Nothing a client sends yields a 500; a fault never allows."""
     try:
-        body = await _read_json(request, max_body_bytes)
+        body = _with_mandate_header(await _read_json(request, max_body_bytes), request)
         return _json(200, await handle(body), request)
     except (InvalidRequest, RequestTooLarge, UnsupportedMediaType) as exc:
         return _json(_client_status(exc), exc.to_dict(), request)
@@ -138,6 +138,20 @@ async def _read_json(request: Request, max_body_bytes: int) -> Any:
     except orjson.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise InvalidRequest(f"the request body is not valid JSON ({where})") from None
+
+
+def _with_mandate_header(body: Any, request: Request) -> Any:
+    """An enforcement point may carry the mandate in the ``Txn-Token`` header rather than in
+    ``context.mandate``; the body's own value wins (it is the more specific)."""
+    token = request.headers.get("txn-token")
+    if token is None or not isinstance(body, dict):
+        return body
+    context = body.get("context")
+    if context is None:
+        context = body["context"] = {}
+    if isinstance(context, dict):
+        context.setdefault("mandate", token)
+    return body
 
 
 def _client_status(exc: DecisionError) -> int:

@@ -20,6 +20,8 @@ from warden.audit.api import audit_router
 from warden.decisions.api import authzen_router
 from warden.entitlements.api import entitlement_error_response, entitlement_router
 from warden.entitlements.errors import EntitlementError
+from warden.mandates.api import mandate_error_response, mandates_router
+from warden.mandates.errors import MandateError
 from warden.policy.api import policy_error_response, policy_router
 from warden.policy.errors import PolicyError
 from warden.policy.models import Bundle, PolicyRevision
@@ -67,6 +69,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(policy_router(runtime.policies, apply, admin))
     app.include_router(audit_router(runtime.ledger_store, admin))
     app.include_router(access_router(runtime.access, admin))
+    app.include_router(mandates_router(runtime.mandates, admin))
     app.include_router(shadow_router(runtime.shadow, admin))
     app.include_router(review_router(runtime.reviews, admin))
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
@@ -127,6 +130,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EntitlementError)
     async def entitlement_error(_: Request, exc: EntitlementError) -> JSONResponse:
         return entitlement_error_response(exc)
+
+    @app.exception_handler(MandateError)
+    async def mandate_error(_: Request, exc: MandateError) -> JSONResponse:
+        return mandate_error_response(exc)
 
     @app.exception_handler(AccessError)
     async def access_error(_: Request, exc: AccessError) -> JSONResponse:

@@ -292,6 +292,33 @@ shadow_sightings = Table(
 
 # --- mandates and budgets — migration 0008 --------------------------------------------------
 
+mandates = Table(
+    "mandates",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the Txn-Token's txn
+    Column("person", String(320), nullable=False, index=True),
+    Column("request", Text, nullable=False),
+    Column("profile", String(100), nullable=True),
+    Column("profile_version", Integer, nullable=True),
+    Column("confidence", String(20), nullable=False),
+    Column("details", Text, nullable=False),  # JSON: authorization_details, designated values
+    Column("issued_by", String(320), nullable=False),
+    Column("issued_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("audience", String(255), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+)
+
+mandate_budgets = Table(
+    "mandate_budgets",
+    metadata,
+    Column("mandate_id", String(64), primary_key=True),
+    Column("budget", String(100), primary_key=True),
+    Column("spent", String(40), nullable=False),  # decimal text: exact sums
+    Column("updated_at", String(40), nullable=False),
+)
+
+
 # --- purpose profiles — migration 0009 ------------------------------------------------------
 
 # --- observations — migration 0010 ----------------------------------------------------------
