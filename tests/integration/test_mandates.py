@@ -3,6 +3,7 @@ unusable — over the real admin API, AuthZEN and the decision pipeline, on both
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -194,3 +195,35 @@ async def test_mandates_survive_a_restart(database_url: str) -> None:
         assert again.id == issued.mandate.id and again.request == "reconcile invoices"
     finally:
         await second.close()
+
+
+async def test_concurrent_spends_cannot_overrun_a_budget_and_survive_a_restart(
+    database_url: str,
+) -> None:
+    from warden.mandates.models import BudgetCharge
+    from warden.mandates.specs import MandateSpec
+
+    settings = TokenSettings(issuer=ISSUER, trust_domain="acme.example")
+    runtime = await Runtime.open(database_url, token_settings=settings)
+    now = datetime.now(UTC)
+    try:
+        spec = MandateSpec(person="ann@acme.example", request="pay three invoices")
+        issued = await runtime.mandates.issue(spec, caller="test", now=now)
+        transfer = [BudgetCharge("payments", 9000.0, 10000.0)]
+        outcomes = await asyncio.gather(
+            *(runtime.mandates.charge(issued.mandate.id, transfer, now) for _ in range(3))
+        )
+        refused = [o for o in outcomes if o is not None]
+        assert len(refused) == 2 and all(o.rule == "budget.exceeded" for o in refused)
+        assert "18000 of 10000" in refused[0].message
+    finally:
+        await runtime.close()
+    again = await Runtime.open(database_url, token_settings=settings)
+    try:
+        assert again.mandates.spent(issued.mandate.id) == {"payments": 9000.0}
+        small = [BudgetCharge("payments", 1000.0, 10000.0)]
+        assert await again.mandates.charge(issued.mandate.id, small, now) is None
+        over = [BudgetCharge("payments", 0.01, 10000.0)]
+        assert await again.mandates.charge(issued.mandate.id, over, now) is not None
+    finally:
+        await again.close()

@@ -415,13 +415,19 @@ class MandateService:
                 if after > Decimal(str(c.limit)):
                     return Violation(
                         "budget.exceeded",
-                        f"budget `{c.budget}` of mandate `{mandate_id}` would reach {after} "
-                        f"of {c.limit}",
+                        f"budget `{c.budget}` of mandate `{mandate_id}` would reach "
+                        f"{_plain(after)} of {_plain(Decimal(str(c.limit)))}",
                     )
                 totals[c.budget] = after
             await self._store.set_spent(mandate_id, totals, now)
             self._spent[mandate_id] = totals
         return None
+
+
+def _plain(value: Decimal) -> str:
+    """``18000.0`` → ``18000``, ``9000.50`` → ``9000.5``."""
+    text = format(value.normalize(), "f")
+    return text
 
 
 def _designated_from_details(
