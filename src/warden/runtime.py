@@ -35,6 +35,8 @@ from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
 from warden.mandates.analyser import MandateAnalyser
 from warden.mandates.models import BudgetCharge
+from warden.mandates.profiles.service import ProfileService
+from warden.mandates.profiles.store import SqlProfileStore
 from warden.mandates.service import MandateService
 from warden.policy.bundle import default_schema, load_bundle
 from warden.policy.engine import PreparedPolicies
@@ -120,6 +122,8 @@ class Runtime:
             ReviewStore(engine), self.registry, self.entitlements, _LedgerSink(self.ledger)
         )
         self.housekeeping["review-deadlines"] = self.reviews.enforce_deadlines
+        # Purpose profiles (versioned YAML); the active ones are kept prepared in memory.
+        self.profiles = ProfileService(SqlProfileStore(engine), _LedgerSink(self.ledger))
         # Mandates: each action judged against the person's intent (context.mandate).
         self.mandates = MandateService(
             engine,
@@ -170,6 +174,7 @@ class Runtime:
             await runtime.refresh()
             await runtime._open_tokens()
             await runtime.access.load()
+            await runtime.profiles.load(_now())
             runtime.mandates.use_keys(runtime.tokens.keys)
             runtime.mandates.tool_labels = runtime._tool_labels
             await runtime.mandates.load(_now())
@@ -400,7 +405,6 @@ class Runtime:
             log.error("ledger unavailable; denying decision %s", decision.decision_id)
             return _unrecorded(decision)
         return decision
-
 
     def _tool_labels(self, tool: str) -> frozenset[str]:
         known = self.view.registry.tools.get(tool)

@@ -32,6 +32,7 @@ def _register_subcommands() -> None:
         "reviews",
         "scim",
         "shadow",
+        "profiles",
     ):
         try:
             module = importlib.import_module(f"warden.cli.{name}")

@@ -22,6 +22,8 @@ from warden.entitlements.api import entitlement_error_response, entitlement_rout
 from warden.entitlements.errors import EntitlementError
 from warden.mandates.api import mandate_error_response, mandates_router
 from warden.mandates.errors import MandateError
+from warden.mandates.profiles.api import profile_error_response, profile_router
+from warden.mandates.profiles.errors import ProfileError
 from warden.policy.api import policy_error_response, policy_router
 from warden.policy.errors import PolicyError
 from warden.policy.models import Bundle, PolicyRevision
@@ -72,6 +74,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(mandates_router(runtime.mandates, admin))
     app.include_router(shadow_router(runtime.shadow, admin))
     app.include_router(review_router(runtime.reviews, admin))
+    app.include_router(profile_router(runtime.profiles, admin))
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
@@ -142,6 +145,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReviewError)
     async def review_error(_: Request, exc: ReviewError) -> JSONResponse:
         return review_error_response(exc)
+
+    @app.exception_handler(ProfileError)
+    async def profile_error(_: Request, exc: ProfileError) -> JSONResponse:
+        return profile_error_response(exc)
 
     @app.exception_handler(PolicyError)
     async def policy_error(_: Request, exc: PolicyError) -> JSONResponse:

@@ -318,7 +318,17 @@ mandate_budgets = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
-
 # --- purpose profiles — migration 0009 ------------------------------------------------------
+
+purpose_profiles = Table(
+    "purpose_profiles",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("yaml", Text, nullable=False),  # exactly as applied
+    Column("digest", String(64), nullable=False),  # SHA-256 of the YAML text
+    Column("author", String(320), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
 
 # --- observations — migration 0010 ----------------------------------------------------------
