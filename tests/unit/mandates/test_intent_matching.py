@@ -287,6 +287,15 @@ def test_relevance_puts_the_legitimate_step_far_above_the_detour(matcher: Intent
     assert 0 <= upload < read <= 1
 
 
+def test_a_step_of_the_matched_workflow_is_related_though_the_request_does_not_name_it(
+    matcher: IntentMatcher,
+) -> None:
+    request = "reconcile last month's vendor invoices"
+    statement = matcher.relevance(request, "bank.statement.read")
+    assert statement >= 0.25
+    assert statement > matcher.relevance(request, "storage.external.upload") + 0.2
+
+
 def test_relevance_follows_the_request_not_the_tool(matcher: IntentMatcher) -> None:
     tool = "payments.transfer.create"
     paying = matcher.relevance("pay the Acme invoice by bank transfer", tool)

@@ -124,9 +124,14 @@ class LexicalMatcher:
         return self._relevance.put(key, self._relate(request, tool, description))
 
     def _relate(self, request: str, tool: str, description: str) -> float:
-        """The square root of the share of the tool's own words (less generic verbs) found
-        in the request, its description's words counting half; idf-weighted."""
+        """The square root of the share of the tool's own words (less generic verbs) the
+        request uses, its description's words counting half, idf-weighted. A word the
+        request does not use but the profile it matches does counts at the match's
+        confidence: "reconcile the invoices" relates to ``bank.statement.read`` through
+        the reconciliation profile."""
         asked = set(terms(request))
+        found_in = self.match(request)
+        context = self._profile_terms(found_in.profile)
         named = [t for t in dict.fromkeys(tool_terms(tool)) if t not in _GENERIC_TOOL_WORDS]
         described = [t for t in dict.fromkeys(terms(description)) if t not in named]
         total = found = 0.0
@@ -134,7 +139,16 @@ class LexicalMatcher:
             for term in term_list:
                 weight = factor * self.idf(term)
                 total += weight
-                found += weight if term in asked else 0.0
+                if term in asked:
+                    found += weight
+                elif term in context:
+                    found += weight * found_in.confidence
         # The square root is lenient on purpose: a tool sharing one of its two distinctive
         # words with the request (``erp.invoice.read`` for "reconcile the invoices") is related.
         return round(math.sqrt(found / total), 4) if total else 0.0
+
+    def _profile_terms(self, name: str | None) -> Counter[str]:
+        for doc in self._documents:
+            if doc.name == name:
+                return doc.counts
+        return Counter()
