@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from warden.decisions.models import Action, DecisionRequest, Entity, Outcome
+from warden.decisions.pipeline import evaluate
 from warden.policy.bundle import default_schema
 from warden.policy.models import Bundle
 from warden.registry.specs import AgentSpec, AnnotationsSpec, ToolSpec
@@ -260,7 +261,8 @@ class Played:
     expected: Expect
     got: Outcome
     reasons: tuple[str, ...]
-    latency_us: float
+    latency_us: float  # Runtime.decide, the ledger append included
+    pipeline_us: float  # the same decision re-evaluated by the pure pipeline (no ledger)
 
     @property
     def step(self) -> Step:
@@ -280,6 +282,11 @@ class Matched:
     case: Case
     profile: str | None
     confidence: float
+    issue_us: float  # matching, extracting designated values, signing and storing
+
+    @property
+    def correct(self) -> bool:
+        return self.profile == self.case.profile_expected
 
 
 @dataclass(slots=True)
@@ -306,6 +313,10 @@ class Run:
 
     def latencies(self) -> list[float]:
         return [p.latency_us for p in self.played]
+
+    def profiles_matched(self) -> Rate:
+        """Requests mapped to the expected profile (unmatched when none is expected)."""
+        return Rate(sum(m.correct for m in self.matched), len(self.matched))
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,13 +390,23 @@ class CorpusRunner:
             started = time.perf_counter_ns()
             decision = await self.runtime.decide(request)
             latency = (time.perf_counter_ns() - started) / 1000
+            pipeline = self._pipeline_us(request)
             codes = tuple(r.code for r in decision.reasons)
-            run.played.append(Played(case, index, step.expect, decision.outcome, codes, latency))
+            run.played.append(
+                Played(case, index, step.expect, decision.outcome, codes, latency, pipeline)
+            )
             # The corpus is a recorded trace: each output is reported as the agent saw it.
             if token is not None and step.observed:
                 await self.runtime.mandates.observe(
                     token, agent=agent, tool=step.tool, result=step.result, now=_now()
                 )
+
+    def _pipeline_us(self, request: DecisionRequest) -> float:
+        """The pure pipeline (analysers and Cedar) on ``request``: no ledger, nothing spent."""
+        view, analysers, now = self.runtime.view, self.runtime.analysers, _now()
+        started = time.perf_counter_ns()
+        evaluate(view, analysers, request, now, "corpus")
+        return (time.perf_counter_ns() - started) / 1000
 
     async def _issue(self, case: Case, run: Run) -> str:
         from warden.mandates.specs import MandateSpec
@@ -395,9 +416,11 @@ class CorpusRunner:
             request=case.request,
             authorization_details=[dict(d) for d in case.authorization_details],
         )
+        started = time.perf_counter_ns()
         issued = await self.runtime.mandates.issue(spec, caller=PERSON, now=_now())
+        took = (time.perf_counter_ns() - started) / 1000
         mandate = issued.mandate
-        run.matched.append(Matched(case, mandate.profile, mandate.confidence))
+        run.matched.append(Matched(case, mandate.profile, mandate.confidence, took))
         return str(issued.token)
 
 
@@ -440,14 +463,19 @@ def mandate_policies() -> Bundle | None:
     return None
 
 
-def use_matcher(runtime: Runtime, matcher: str) -> None:
-    """Switch the mandate service's intent matcher, where it allows it."""
-    service = runtime.mandates
-    chooser = getattr(service, "use_matcher", None)
+def use_matcher(runtime: Runtime, name: str) -> None:
+    """Judge the mandates issued from now on with the intent matcher ``name`` (``lexical`` or
+    ``semantic``), fitted to the active purpose profiles."""
+    from warden.mandates.intent import ProfileText, make_matcher
+
+    chooser = getattr(runtime, "use_matcher", None)
     if callable(chooser):
-        chooser(matcher)
+        chooser(name)
         return
-    raise MandatesUnavailable(f"the mandate service cannot switch to the `{matcher}` matcher")
+    profiles = runtime.profiles.active()
+    matcher = make_matcher(name)
+    matcher.fit([ProfileText(p.name, p.description, p.examples, p.tool_patterns) for p in profiles])
+    runtime.mandates.use_profiles(profiles, matcher)
 
 
 def _is_mandate(analyser: object) -> bool:
