@@ -10,7 +10,7 @@ action what was expected, what Warden answered, why, and how long it took.
 Three modes:
 
 - ``mandate``: the decision carries the case's mandate (``context.mandate``) and the mandate
-  analyser runs, under Warden's default mandate policies;
+  analyser runs, under Warden's default mandate policies (``examples/mandates``);
 - ``baseline``: no mandate and no mandate analyser — only what a token's scope says (every
   registered agent may use every tool), to show what intent adds;
 - ``risk``: the baseline plus a step-up for every destructive tool that reaches outside (a
@@ -21,13 +21,11 @@ Used by ``tests/scenarios/test_intent_corpus.py`` and ``bench/intent.py``.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +33,13 @@ import yaml
 
 from warden.decisions.models import Action, DecisionRequest, Entity, Outcome
 from warden.decisions.pipeline import evaluate
-from warden.policy.bundle import default_schema
+from warden.policy.bundle import default_schema, load_bundle
 from warden.policy.models import Bundle
 from warden.registry.specs import AgentSpec, AnnotationsSpec, ToolSpec
 from warden.runtime import Runtime
 
 CORPUS = Path(__file__).parent / "corpus"
+MANDATE_POLICIES = Path(__file__).parents[2] / "examples" / "mandates"
 DOMAINS = ("finance", "hr", "sales", "it")
 KINDS = ("in_intent", "scope_creep", "injected", "designated", "budget", "unmatched")
 TRUST_DOMAIN = "acme.example"
@@ -425,42 +424,15 @@ class CorpusRunner:
 
 
 def corpus_bundle(mode: Mode) -> Bundle:
-    """The token-scope permit, plus Warden's default mandate policies in ``mandate`` mode."""
+    """``mandate``: Warden's default mandate policies (``examples/mandates``), which permit
+    what is within a valid mandate's purpose; otherwise the token-scope permit (and, for
+    ``risk``, the annotation guard rail)."""
+    if mode is Mode.MANDATE:
+        return load_bundle(MANDATE_POLICIES)
     policies = {"corpus/token-scope.cedar": BASELINE_POLICY}
-    schema = default_schema()
     if mode is Mode.RISK:
         policies["corpus/risk.cedar"] = RISK_POLICY
-    if mode is Mode.MANDATE:
-        shipped = mandate_policies()
-        if shipped is not None:
-            policies.update({f"mandates/{k}": v for k, v in shipped.policies.items()})
-            schema = shipped.schema
-    return Bundle(policies, schema, source=f"intent-corpus:{mode.value}")
-
-
-def mandate_policies() -> Bundle | None:
-    """Warden's default mandate policy bundle, where the mandate package ships one."""
-    try:
-        module = importlib.import_module("warden.mandates.policy")
-    except ImportError:
-        module = None
-    for name in ("default_bundle", "default_policies", "bundle"):
-        found = getattr(module, name, None)
-        if callable(found):
-            bundle = found()
-            if isinstance(bundle, Bundle):
-                return bundle
-    try:
-        package = resources.files("warden.mandates")
-    except ModuleNotFoundError:
-        return None
-    for folder in ("policies", "bundle", "default_bundle"):
-        candidate = package.joinpath(folder)
-        if candidate.is_dir():
-            from warden.policy.bundle import load_bundle
-
-            return load_bundle(Path(str(candidate)))
-    return None
+    return Bundle(policies, default_schema(), source=f"intent-corpus:{mode.value}")
 
 
 def use_matcher(runtime: Runtime, name: str) -> None:
