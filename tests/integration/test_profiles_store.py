@@ -85,8 +85,15 @@ async def test_the_library_is_loaded_once_and_new_versions_are_kept(database_url
         current = reopened.profiles.current("leave-request")
         assert current is not None and current.version == 2
         assert not current.in_scope("calendar.read")
+        # every version is prepared in memory: a mandate pinned to version 1 keeps it
+        pinned = [p.version for p in reopened.profiles.versions() if p.name == "leave-request"]
+        assert pinned == [1, 2]
+        told: list[list[tuple[str, int]]] = []
+        reopened.profiles.on_change = lambda ps: told.append([(p.name, p.version) for p in ps])
+        await reopened.profiles.apply(V2.replace("20 days", "20 working days"), actor="a", now=NOW)
+        assert ("leave-request", 3) in told[0] and ("leave-request", 1) in told[0]
         assert len(reopened.profiles.active()) == 10
-        assert len(await _profile_events(reopened)) == 11  # the library was not applied again
+        assert len(await _profile_events(reopened)) == 12  # library, v2, v3: not applied again
     finally:
         await reopened.close()
 

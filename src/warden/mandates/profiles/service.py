@@ -1,13 +1,12 @@
 """The versioned purpose profiles: apply (validated, audited), the active set, history.
 
-The active profiles (the newest version of each) are kept prepared in memory for the decision
-path: :meth:`ProfileService.active` and :meth:`ProfileService.current` never touch the store.
-Older versions are read on demand and remembered (a mandate keeps the version it was issued
-under)."""
+Every version is kept prepared in memory for the decision path (a mandate keeps the version it
+was issued under): :meth:`ProfileService.active`, :meth:`ProfileService.current` and
+:meth:`ProfileService.versions` never touch the store."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,6 +26,11 @@ class AuditSink(Protocol):
     async def record(self, event_type: str, payload: Mapping[str, Any]) -> None: ...
 
 
+ProfilesChanged = Callable[[list[PurposeProfile]], None]
+"""Told every version after :meth:`ProfileService.load` and after each new version: e.g. to
+hand them to the mandate analyser (``MandateService.use_profiles``)."""
+
+
 class ProfileService:
     """Purpose profiles, versioned in ``store``; every applied version is audited."""
 
@@ -36,19 +40,22 @@ class ProfileService:
         self._active: dict[str, PurposeProfile] = {}
         self._records: dict[str, ProfileRecord] = {}
         self._versions: dict[tuple[str, int], PurposeProfile] = {}
+        self.on_change: ProfilesChanged | None = None
 
     async def load(self, now: datetime) -> None:
-        """Read the active profiles; on first start (none stored) apply the packaged library."""
-        records = await self._store.latest()
+        """Read every stored version (a mandate keeps the version it was issued under); on
+        first start (none stored) apply the packaged library."""
+        records = await self._store.all()
         if not records:
             for source, text in packaged_texts():
                 await self.apply(text, actor=LIBRARY_ACTOR, now=now, source=source)
             return
-        for record in records:
+        for record in records:  # oldest first: the newest of each name ends up active
             self._remember(
                 record,
                 parse(record.yaml, f"{record.name} v{record.version}", version=record.version),
             )
+        self._changed()
 
     def active(self) -> list[PurposeProfile]:
         """The newest version of every profile, by name (from memory)."""
@@ -57,6 +64,10 @@ class ProfileService:
     def current(self, name: str) -> PurposeProfile | None:
         """The newest version of ``name`` (from memory), or None."""
         return self._active.get(name)
+
+    def versions(self) -> list[PurposeProfile]:
+        """Every stored version, by name then version."""
+        return [self._versions[key] for key in sorted(self._versions)]
 
     def record(self, name: str) -> ProfileRecord | None:
         """Who applied the newest version of ``name``, and when."""
@@ -74,6 +85,7 @@ class ProfileService:
             raise ProfileNotFound(f"no {which}purpose profile `{name}`")
         profile = parse(record.yaml, f"{name} v{record.version}", version=record.version)
         self._versions[(name, record.version)] = profile
+        self._changed()
         return profile
 
     async def text(self, name: str, version: int | None = None) -> ProfileRecord:
@@ -118,7 +130,12 @@ class ProfileService:
                 "previous_version": latest.version if latest else None,
             },
         )
+        self._changed()
         return stored
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.versions())
 
     def _remember(self, record: ProfileRecord, profile: PurposeProfile) -> None:
         self._active[record.name] = profile

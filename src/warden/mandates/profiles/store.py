@@ -46,18 +46,9 @@ class SqlProfileStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def latest(self) -> list[ProfileRecord]:
-        """The newest version of every profile, by name."""
-        newest = (
-            select(table.c.name, func.max(table.c.version).label("version"))
-            .group_by(table.c.name)
-            .subquery()
-        )
-        query = (
-            select(table)
-            .join(newest, (table.c.name == newest.c.name) & (table.c.version == newest.c.version))
-            .order_by(table.c.name)
-        )
+    async def all(self) -> list[ProfileRecord]:
+        """Every version of every profile, by name then version."""
+        query = select(table).order_by(table.c.name, table.c.version)
         return [_record(row) for row in await self._rows(query)]
 
     async def get(self, name: str, version: int | None = None) -> ProfileRecord | None:
