@@ -332,3 +332,27 @@ purpose_profiles = Table(
 )
 
 # --- observations — migration 0010 ----------------------------------------------------------
+
+# Tool results reported under a mandate, for provenance: never the content, only keyed
+# SHA-256 digests (HMAC, truncated to 128 bits) of the values it held, its labels and flags.
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("mandate_id", String(64), nullable=False, index=True),
+    Column("tool", String(200), nullable=False),
+    Column("agent", String(2048), nullable=True),  # the agent that called the tool, when said
+    Column("labels", Text, nullable=False),  # JSON array: tool annotations + detected
+    Column("injected", Boolean, nullable=False),  # carried instructions aimed at the agent
+    Column("value_count", Integer, nullable=False),
+    Column("digests", Text, nullable=False),  # space-separated hex HMAC-SHA-256[:16] of values
+    Column("observed_at", String(40), nullable=False, index=True),
+)
+
+observation_keys = Table(
+    "observation_keys",
+    metadata,
+    Column("name", String(40), primary_key=True),  # "provenance"
+    Column("secret", String(128), nullable=False),  # hex; the HMAC key of the digests above
+    Column("created_at", String(40), nullable=False),
+)

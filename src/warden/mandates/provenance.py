@@ -1,0 +1,406 @@
+"""Provenance: where each argument of an action came from.
+
+Enforcement points report every tool result under a mandate (``POST /v1/observations``);
+:meth:`ProvenanceIndex.observe` walks the result, labels it (the tool's own data labels plus
+:mod:`warden.mandates.detectors`), flags injected instructions, and indexes every scalar value
+— as given, and in the comparison form of the kind it is (e-mail, IBAN, URL, amount...), plus
+the values named inside longer text — under the mandate.
+
+:meth:`ProvenanceIndex.trace` then says, for each scalar argument of a later action, whether
+its value is in the person's request, in data the person designated, in an earlier tool output
+(which tool, that output's labels, whether it was injected), or nowhere. It reads memory only;
+the durable write happens in ``observe``, off the decision path.
+
+Nothing of the output's content is kept: values are stored and held in memory as keyed
+digests (HMAC-SHA-256 truncated to 128 bits, with a per-install key kept in the database), so
+a stolen table does not reveal the outputs and cannot be checked against guessed values
+without the key. Labels and flags are kept as they are.
+
+Bounds: at most ``max_values`` values per mandate (the oldest are forgotten first) and
+``max_mandates`` mandates in memory (the least recently used are dropped, and read back from
+the database by :meth:`ProvenanceIndex.ensure` or the next observation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from warden.mandates.detectors import scan
+from warden.mandates.intent import extract_designated, normalize
+from warden.mandates.models import Mandate, Provenance, Source, ValueKind
+from warden.store.schema import observation_keys, observations
+
+MAX_VALUES = 10_000
+"""Values remembered per mandate; past it the oldest are forgotten first."""
+MAX_MANDATES = 1_000
+"""Mandates held in memory; the least recently used are dropped (and read back on demand)."""
+_DIGEST_BYTES = 16
+_KEY_NAME = "provenance"
+_LINES = 200  # lines of a multi-line string indexed on their own
+
+_EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
+_IBAN = re.compile(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,34}")
+_AMOUNT = re.compile(r"(?:[€$£¥]\s?|[A-Za-z]{3}\s)?-?\d[\d.,' ]*(?:\s?[A-Za-z]{3}|[kKmM])?")
+_SPACED_DIGITS = re.compile(r"\d+(?:[ -]\d+)+")
+_DOMAIN = re.compile(r"(?:[a-z0-9-]+\.)+[a-z]{2,24}\.?", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What Warden kept of one tool result: its labels, whether it carried injected
+    instructions, and how many distinct values it indexed."""
+
+    mandate_id: str
+    tool: str
+    labels: frozenset[str]
+    injected: bool
+    values: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mandate": self.mandate_id,
+            "tool": self.tool,
+            "labels": sorted(self.labels),
+            "injected": self.injected,
+            "values": self.values,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Output:
+    tool: str
+    labels: frozenset[str]
+    injected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What is known of one value: the first output that held it (its position in
+    ``_Seen.outputs``), and over every output that held it, their labels and whether any was
+    injected."""
+
+    first: int
+    labels: frozenset[str]
+    injected: bool
+
+
+@dataclass(slots=True)
+class _Seen:
+    """One mandate's observed outputs, and the digests of their values."""
+
+    outputs: list[_Output] = field(default_factory=list)
+    values: dict[bytes, _Held] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """A mandate's own words and designated data, in comparison form."""
+
+    request: str  # case-folded
+    in_request: frozenset[str]
+    designated: frozenset[str]
+
+
+class ProvenanceIndex:
+    """Observed tool outputs per mandate, in memory, with durable rows in ``engine``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_values: int = MAX_VALUES,
+        max_mandates: int = MAX_MANDATES,
+    ) -> None:
+        self._engine = engine
+        self._max_values = max_values
+        self._max_mandates = max_mandates
+        self._key = b""
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()
+        self._terms: OrderedDict[str, _Terms] = OrderedDict()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    async def load(self, now: datetime) -> None:
+        """Read (or create) the install's digest key, then the observations of the most
+        recently observed mandates, up to ``max_mandates`` of them (at start)."""
+        self._key = await self._install_key(now)
+        latest = func.max(observations.c.observed_at)
+        recent = (
+            select(observations.c.mandate_id)
+            .group_by(observations.c.mandate_id)
+            .order_by(latest.desc())
+            .limit(self._max_mandates)
+        )
+        async with self._engine.connect() as conn:
+            ids = [row.mandate_id for row in await conn.execute(recent)]
+        self._seen.clear()
+        for mandate_id in reversed(ids):  # the most recent end up last: least likely dropped
+            await self.ensure(mandate_id)
+
+    async def ensure(self, mandate_id: str) -> None:
+        """Hold ``mandate_id``'s observations in memory (read back if they were dropped)."""
+        if mandate_id in self._seen:
+            self._seen.move_to_end(mandate_id)
+            return
+        query = (
+            select(observations)
+            .where(observations.c.mandate_id == mandate_id)
+            .order_by(observations.c.observed_at, observations.c.id)
+        )
+        seen = _Seen()
+        async with self._engine.connect() as conn:
+            for row in await conn.execute(query):
+                output = _Output(row.tool, frozenset(orjson.loads(row.labels)), row.injected)
+                digests = (bytes.fromhex(d) for d in row.digests.split())
+                self._remember(seen, output, digests)
+        self._hold(mandate_id, seen)
+
+    async def _install_key(self, now: datetime) -> bytes:
+        query = select(observation_keys.c.secret).where(observation_keys.c.name == _KEY_NAME)
+        async with self._engine.connect() as conn:
+            stored = (await conn.execute(query)).scalar_one_or_none()
+        if stored is not None:
+            return bytes.fromhex(stored)
+        row = {"name": _KEY_NAME, "secret": secrets.token_hex(32), "created_at": now.isoformat()}
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(observation_keys).values(row))
+        except IntegrityError:  # another server created it first: use theirs
+            async with self._engine.connect() as conn:
+                return bytes.fromhex((await conn.execute(query)).scalar_one())
+        return bytes.fromhex(row["secret"])
+
+    # -- observing ------------------------------------------------------------------------
+
+    async def observe(
+        self,
+        mandate_id: str,
+        tool: str,
+        result: Any,
+        *,
+        tool_labels: frozenset[str] = frozenset(),
+        now: datetime,
+        agent: str | None = None,
+    ) -> Observation:
+        """Index a tool result reported under ``mandate_id``: its values (as digests), its
+        labels (``tool_labels`` plus what the detectors find) and whether it was injected."""
+        if not self._key:
+            self._key = await self._install_key(now)
+        scalars = list(_scalars(result))
+        detected, injected = scan(_as_text(scalars))
+        output = _Output(tool, frozenset(tool_labels) | detected, injected)
+        digests = list(dict.fromkeys(self._digest(f) for f in _observed_forms(scalars)))
+        await self.ensure(mandate_id)
+        self._remember(self._seen[mandate_id], output, digests)
+        row = {
+            "id": uuid.uuid4().hex,
+            "mandate_id": mandate_id,
+            "tool": tool,
+            "agent": agent,
+            "labels": orjson.dumps(sorted(output.labels)).decode(),
+            "injected": injected,
+            "value_count": len(digests),
+            "digests": " ".join(d.hex() for d in digests[-self._max_values :]),
+            "observed_at": now.isoformat(),
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(observations).values(row))
+        return Observation(mandate_id, tool, output.labels, injected, len(digests))
+
+    async def purge(self, before: datetime) -> int:
+        """Delete the observations made before ``before`` (a housekeeping job: mandates are
+        short-lived); returns how many. Memory keeps what it holds until it is dropped."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(observations).where(observations.c.observed_at < before.isoformat())
+            )
+        return int(result.rowcount or 0)
+
+    def _remember(self, seen: _Seen, output: _Output, digests: Iterable[bytes]) -> None:
+        position = len(seen.outputs)
+        seen.outputs.append(output)
+        fresh = _Held(position, output.labels, output.injected)
+        values = seen.values
+        for digest in digests:
+            held = values.pop(digest, None)  # re-inserted last: the freshest are kept longest
+            if (
+                held is not None
+                and (held.injected or not output.injected)
+                and (output.labels <= held.labels)
+            ):
+                values[digest] = held
+            elif held is not None:
+                labels = held.labels | output.labels
+                values[digest] = _Held(held.first, labels, held.injected or output.injected)
+            else:
+                values[digest] = fresh
+        while len(values) > self._max_values:
+            del values[next(iter(values))]
+
+    def _hold(self, mandate_id: str, seen: _Seen) -> None:
+        self._seen[mandate_id] = seen
+        while len(self._seen) > self._max_mandates:
+            self._seen.popitem(last=False)
+
+    def _digest(self, form: str) -> bytes:
+        return hmac.digest(self._key, form.encode("utf-8", "surrogatepass"), hashlib.sha256)[
+            :_DIGEST_BYTES
+        ]
+
+    # -- tracing (memory only) ------------------------------------------------------------
+
+    def trace(self, mandate: Mandate, arguments: Mapping[str, Any]) -> dict[str, Provenance]:
+        """Where each scalar argument (by dotted path) came from: the request, designated
+        data, an earlier tool output (untrusted), or nowhere (unknown). Booleans and nulls
+        are not traced."""
+        terms = self._terms_of(mandate)
+        seen = self._seen.get(mandate.id)
+        return {path: self._source(path, value, terms, seen) for path, value in _scalars(arguments)}
+
+    def labels_in(self, mandate_id: str, arguments: Mapping[str, Any]) -> frozenset[str]:
+        """The labels of every observed output that held any of the argument values."""
+        seen = self._seen.get(mandate_id)
+        if seen is None:
+            return frozenset()
+        labels: set[str] = set()
+        for _, value in _scalars(arguments):
+            for held in self._held(seen, _forms(value)):
+                labels |= held.labels
+        return frozenset(labels)
+
+    def _source(self, path: str, value: Scalar, terms: _Terms, seen: _Seen | None) -> Provenance:
+        forms = _forms(value)
+        if not forms.isdisjoint(terms.in_request) or _literally_in(value, terms.request):
+            return Provenance(path, Source.REQUEST)
+        if not forms.isdisjoint(terms.designated):
+            return Provenance(path, Source.DESIGNATED)
+        held = self._held(seen, forms) if seen is not None else []
+        if not held or seen is None:
+            return Provenance(path, Source.UNKNOWN)
+        tool = seen.outputs[min(h.first for h in held)].tool
+        labels = frozenset().union(*(h.labels for h in held))
+        return Provenance(path, Source.TOOL_OUTPUT, tool, labels, any(h.injected for h in held))
+
+    def _held(self, seen: _Seen, forms: frozenset[str]) -> list[_Held]:
+        found = (seen.values.get(self._digest(form)) for form in forms)
+        return [h for h in found if h is not None]
+
+    def _terms_of(self, mandate: Mandate) -> _Terms:
+        terms = self._terms.get(mandate.id)
+        if terms is None:
+            terms = _terms(mandate)
+            self._terms[mandate.id] = terms
+            while len(self._terms) > self._max_mandates:
+                self._terms.popitem(last=False)
+        return terms
+
+
+# -- values and their comparison forms ------------------------------------------------------
+
+Scalar = str | int | float
+
+
+def _scalars(value: Any, path: str = "") -> Iterator[tuple[str, Scalar]]:
+    """Every string and number in a JSON-like value, with its dotted path."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _scalars(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
+        for index, item in enumerate(value):
+            yield from _scalars(item, f"{path}.{index}" if path else str(index))
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        yield path, value
+
+
+def _forms(value: Scalar) -> frozenset[str]:
+    """The comparison forms of one value: as given (stripped, case-folded) and as the kind it
+    reads as, normalized the way designated values are."""
+    if not isinstance(value, str):
+        return frozenset({normalize(ValueKind.AMOUNT, value), str(value).casefold()})
+    text = value.strip()
+    forms = {text.casefold()}
+    kind = _kind_of(text)
+    if kind is not None:
+        forms.add(normalize(kind, text))
+        if kind is ValueKind.AMOUNT and _SPACED_DIGITS.fullmatch(text):
+            forms.add(normalize(ValueKind.ACCOUNT, text))
+    return frozenset(forms)
+
+
+def _kind_of(text: str) -> ValueKind | None:
+    if not text or len(text) > 320:
+        return None
+    if "@" in text:
+        return ValueKind.EMAIL if _EMAIL.fullmatch(text) else None
+    if text[:4].lower() == "http":
+        return ValueKind.URL
+    if _IBAN.fullmatch(text):
+        return ValueKind.IBAN
+    if _AMOUNT.fullmatch(text):
+        return ValueKind.AMOUNT
+    if _DOMAIN.fullmatch(text):
+        return ValueKind.DOMAIN
+    if len(text) <= 24 and any(ch.isdigit() for ch in text):
+        return ValueKind.DATE  # "2026-11-02", "2 November 2026": ISO; anything else as is
+    return None
+
+
+def _observed_forms(scalars: list[tuple[str, Scalar]]) -> Iterator[str]:
+    """Every form an output's values are indexed under: each scalar's forms, each line of
+    a multi-line string, and the values named inside text."""
+    for _, value in scalars:
+        yield from _forms(value)
+        if isinstance(value, str) and " " in value.strip():  # one word: its forms say it all
+            lines = value.splitlines()
+            if len(lines) > 1:
+                for line in lines[:_LINES]:
+                    yield from _forms(line)
+            for named in extract_designated(value):
+                yield named.normalized
+                yield named.value.strip().casefold()
+
+
+def _as_text(scalars: list[tuple[str, Scalar]]) -> str:
+    """The output as lines of ``key: value`` for the detectors (keys give context: a
+    ``routing_number`` next to an ``account_number``)."""
+    return "\n".join(f"{path.rsplit('.', 1)[-1]}: {value}" for path, value in scalars)
+
+
+def _terms(mandate: Mandate) -> _Terms:
+    in_request = {v.normalized for v in extract_designated(mandate.request)}
+    designated = {v.normalized for v in mandate.designated}
+    for _, value in _scalars(list(mandate.authorization_details)):
+        designated |= _forms(value)
+        if isinstance(value, str):
+            designated |= {v.normalized for v in extract_designated(value)}
+    return _Terms(mandate.request.casefold(), frozenset(in_request), frozenset(designated))
+
+
+def _literally_in(value: Scalar, request: str) -> bool:
+    """``value`` is written in the request as a whole word or phrase (3 characters or more)."""
+    needle = str(value).strip().casefold()
+    if len(needle) < 3:
+        return False
+    start = request.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        before = request[start - 1] if start else " "
+        after = request[end] if end < len(request) else " "
+        if not before.isalnum() and not after.isalnum():
+            return True
+        start = request.find(needle, start + 1)
+    return False
