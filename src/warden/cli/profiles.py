@@ -172,13 +172,14 @@ def _load(file: Path) -> PurposeProfile:
 
 
 def _summary(profile: PurposeProfile) -> str:
-    parts = [
-        f"{len(profile.tools)} tools",
-        f"{len(profile.budgets)} budgets",
-        f"{len(profile.flows)} flow rules",
-        f"{len(profile.step_up_rules)} step-up rules",
-    ]
-    return f"{profile.name} ({', '.join(parts)})"
+    counts = (
+        (len(profile.tools), "tool"),
+        (len(profile.budgets), "budget"),
+        (len(profile.flows), "flow rule"),
+        (len(profile.step_up_rules), "step-up rule"),
+    )
+    parts = ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)
+    return f"{profile.name} ({parts})"
 
 
 def _budget_text(budget: Doc) -> str:
