@@ -37,6 +37,7 @@ from warden.mandates.analyser import MandateAnalyser
 from warden.mandates.models import BudgetCharge
 from warden.mandates.profiles.service import ProfileService
 from warden.mandates.profiles.store import SqlProfileStore
+from warden.mandates.provenance import ProvenanceIndex
 from warden.mandates.service import MandateService
 from warden.policy.bundle import default_schema, load_bundle
 from warden.policy.engine import PreparedPolicies
@@ -124,12 +125,16 @@ class Runtime:
         self.housekeeping["review-deadlines"] = self.reviews.enforce_deadlines
         # Purpose profiles (versioned YAML); the active ones are kept prepared in memory.
         self.profiles = ProfileService(SqlProfileStore(engine), _LedgerSink(self.ledger))
+        # Provenance: tool results observed under a mandate (values as keyed digests).
+        self.provenance = ProvenanceIndex(engine)
+        self.housekeeping["observation-expiry"] = self.provenance.expire
         # Mandates: each action judged against the person's intent (context.mandate).
         self.mandates = MandateService(
             engine,
             _LedgerSink(self.ledger),
             issuer=self.token_settings.issuer,
             trust_domain=self.token_settings.trust_domain,
+            provenance=self.provenance,
         )
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
@@ -178,6 +183,7 @@ class Runtime:
             runtime.mandates.use_keys(runtime.tokens.keys)
             runtime.mandates.tool_labels = runtime._tool_labels
             await runtime.mandates.load(_now())
+            await runtime.provenance.load(_now())
             await runtime.shadow.load()
         except BaseException:
             await runtime.close()

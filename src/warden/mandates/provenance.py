@@ -31,7 +31,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -48,6 +48,8 @@ MAX_VALUES = 10_000
 """Values remembered per mandate; past it the oldest are forgotten first."""
 MAX_MANDATES = 1_000
 """Mandates held in memory; the least recently used are dropped (and read back on demand)."""
+RETENTION = timedelta(days=7)
+"""How long observations are stored (mandates live for hours; this leaves room to look back)."""
 _DIGEST_BYTES = 16
 _KEY_NAME = "provenance"
 _LINES = 200  # lines of a multi-line string indexed on their own
@@ -124,10 +126,12 @@ class ProvenanceIndex:
         *,
         max_values: int = MAX_VALUES,
         max_mandates: int = MAX_MANDATES,
+        retention: timedelta = RETENTION,
     ) -> None:
         self._engine = engine
         self._max_values = max_values
         self._max_mandates = max_mandates
+        self._retention = retention
         self._key = b""
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._terms: OrderedDict[str, _Terms] = OrderedDict()
@@ -229,6 +233,11 @@ class ProvenanceIndex:
                 delete(observations).where(observations.c.observed_at < before.isoformat())
             )
         return int(result.rowcount or 0)
+
+    async def expire(self, now: datetime) -> int:
+        """Delete the observations older than the retention (the ``observation-expiry``
+        housekeeping job)."""
+        return await self.purge(now - self._retention)
 
     def _remember(self, seen: _Seen, output: _Output, digests: Iterable[bytes]) -> None:
         position = len(seen.outputs)
