@@ -81,6 +81,9 @@ async def test_the_library_is_listed_and_each_profile_shown(warden: Warden) -> N
     shown = (await warden.call("GET", "/v1/profiles/ap-reconciliation")).json()
     assert shown["yaml"].startswith("# Accounts payable reconciliation")
     assert shown["examples"][0] == "Reconcile last month's vendor invoices"
+    schema = (await warden.call("GET", "/v1/profiles/schema")).json()
+    assert schema["title"] == "Warden purpose profile"
+    assert schema["required"] == ["name", "description", "examples", "tools"]
     missing = await warden.call("GET", "/v1/profiles/no-such-thing")
     assert missing.status_code == 404
     assert missing.json()["message"] == "no purpose profile `no-such-thing`"

@@ -171,6 +171,18 @@ def test_broken_yaml_duplicate_keys_and_an_empty_file_are_reported_by_position()
     assert problems("- a list\n") == ["p.yaml:1:1: `the profile`: must be a mapping"]
 
 
+def test_aliases_are_refused_so_a_small_file_cannot_expand_enormously() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    assert problems(bomb + "name: n\n") == [
+        "p.yaml:2:8: anchors and aliases (`*name`) are not supported in a profile"
+    ]
+
+
+def test_names_of_api_paths_are_reserved() -> None:
+    text = "name: schema\ndescription: d\nexamples: [e]\ntools: [x]\n"
+    assert problems(text) == ["p.yaml:1:7: `name` `schema` is reserved: choose another"]
+
+
 def test_a_file_is_read_and_named_in_its_problems(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\ndescription: d\nexamples: [e]\n")

@@ -7,7 +7,6 @@
 """
 
 from warden.mandates.profiles.errors import (
-    ProfileConflict,
     ProfileError,
     ProfileInvalid,
     ProfileNotFound,
@@ -18,7 +17,6 @@ from warden.mandates.profiles.profile import Judgement, PurposeProfile
 
 __all__ = [
     "Judgement",
-    "ProfileConflict",
     "ProfileError",
     "ProfileInvalid",
     "ProfileNotFound",

@@ -1,6 +1,7 @@
 """HTTP routes of purpose profiles: ``/v1/profiles``.
 
-Reading and validating need any role; applying a new version needs ``admin``. A profile is
+Reading (the published JSON Schema too, at ``/v1/profiles/schema``) and validating need any
+role; applying a new version needs ``admin``. A profile is
 sent as YAML (``Content-Type: application/yaml`` or ``text/*``) or as JSON ``{"yaml": "..."}``.
 """
 
@@ -14,12 +15,12 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from warden.mandates.profiles.errors import (
-    ProfileConflict,
     ProfileError,
     ProfileInvalid,
     ProfileNotFound,
     ProfileProblem,
 )
+from warden.mandates.profiles.loader import profile_schema
 from warden.mandates.profiles.profile import PurposeProfile
 from warden.mandates.profiles.service import ProfileService
 from warden.mandates.profiles.store import ProfileRecord
@@ -30,13 +31,7 @@ _SOURCE = "request body"
 
 
 def profile_error_response(exc: ProfileError) -> JSONResponse:
-    code = (
-        404
-        if isinstance(exc, ProfileNotFound)
-        else 409
-        if isinstance(exc, ProfileConflict)
-        else 400
-    )
+    code = 404 if isinstance(exc, ProfileNotFound) else 400
     return JSONResponse(exc.to_dict(), status_code=code)
 
 
@@ -54,6 +49,10 @@ def profile_router(service: ProfileService, admin: AdminAuth) -> APIRouter:
     @router.get("", summary="The active purpose profiles (newest version of each)")
     async def list_profiles() -> dict[str, Any]:
         return {"profiles": [profile_dict(p, service.record(p.name)) for p in service.active()]}
+
+    @router.get("/schema", summary="The published JSON Schema of a purpose profile")
+    async def schema() -> dict[str, Any]:
+        return profile_schema()
 
     @router.post("/validate", summary="Validate a profile without applying it")
     async def validate(request: Request) -> dict[str, Any]:

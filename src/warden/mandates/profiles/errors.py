@@ -2,8 +2,7 @@
 
 ProfileError
 ├── ProfileNotFound     no profile (or no such version) by that name
-├── ProfileInvalid      a profile's problems, each with file:line:column
-└── ProfileConflict     two administrators applied the same profile at once
+└── ProfileInvalid      a profile's problems, each with file:line:column
 """
 
 from __future__ import annotations
@@ -20,10 +19,6 @@ class ProfileError(WardenError):
 
 class ProfileNotFound(ProfileError):
     code = "profile_not_found"
-
-
-class ProfileConflict(ProfileError):
-    code = "profile_conflict"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ from warden.mandates.profiles.profile import (
     ToolRule,
 )
 
+RESERVED_NAMES = frozenset({"schema", "validate"})
+"""Names that are paths of the API (``/v1/profiles/schema``)."""
 DocPath = tuple[str | int, ...]
 _Mark = tuple[int, int]  # 1-based line, column
 
@@ -103,6 +105,11 @@ def parse(text: str, source: str = "profile", *, version: int = 0) -> PurposePro
 def _marks(text: str, source: str) -> tuple[dict[DocPath, _Mark], dict[DocPath, _Mark], list[Any]]:
     """Where each value (and each mapping key) starts, by its path in the document."""
     try:
+        alias = _first_alias(text)
+        if alias is not None:
+            where = (alias[0] + 1, alias[1] + 1)
+            message = "anchors and aliases (`*name`) are not supported in a profile"
+            return {}, {}, [ProfileProblem(source, *where, message)]
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -124,6 +131,15 @@ def _marks(text: str, source: str) -> tuple[dict[DocPath, _Mark], dict[DocPath, 
             keys[path] = spot
         marks[path] = at
     return marks, keys, problems
+
+
+def _first_alias(text: str) -> tuple[int, int] | None:
+    """Where the first alias is (0-based): aliases could make a small file expand enormously."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            return (mark.line, mark.column) if mark is not None else (0, 0)
+    return None
 
 
 def _walk(
@@ -192,6 +208,8 @@ class _Reader:
     # -- building the prepared profile -----------------------------------------------------
 
     def build(self, data: Mapping[str, Any], version: int, digest: str) -> PurposeProfile:
+        if data["name"] in RESERVED_NAMES:
+            self.problem(("name",), f"`name` `{data['name']}` is reserved: choose another")
         tools = tuple(self.tool(i, entry) for i, entry in enumerate(data["tools"]))
         self.unique([r.pattern for r in tools], ("tools",), "tool pattern")
         budgets = tuple(self.budget(i, b) for i, b in enumerate(data.get("budgets", ())))
