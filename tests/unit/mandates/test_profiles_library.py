@@ -146,3 +146,25 @@ def test_vendor_onboarding_refuses_a_bank_account_taken_from_an_email(
     assert [v.rule for v in out.violations] == ["argument.provenance"]
     assert "`iban` of `erp.vendor.create`" in out.violations[0].message
     assert [v.rule for v in out.step_up] == ["step_up.source"]
+
+
+def test_credentials_may_reach_no_tool_when_triaging_access(
+    library: dict[str, PurposeProfile],
+) -> None:
+    secret = {
+        "note": Provenance("note", Source.TOOL_OUTPUT, "it.access.read", frozenset({"secrets"}))
+    }
+    out = library["access-request"].judge(
+        "it.ticket.update",
+        {"note": "…"},
+        provenance=secret,
+        spent={},
+        chain_depth=1,
+        read_only=False,
+        external=False,
+        labels_in=frozenset(),
+    )
+    assert [v.message for v in out.violations] == [
+        "purpose profile `access-request` lets data labelled `secrets` reach no tool at all; "
+        "`it.ticket.update` is an internal sink"
+    ]

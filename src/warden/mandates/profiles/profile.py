@@ -224,11 +224,12 @@ class PurposeProfile:
             carried = labels & flow.labels
             if carried and sink not in flow.may_reach:
                 names = ", ".join(f"`{label}`" for label in sorted(carried))
-                reach = " or ".join(sorted(flow.may_reach)) or "no"
+                allowed = " or ".join(sorted(flow.may_reach))
+                reach = f"reach only {allowed} sinks" if allowed else "reach no tool at all"
                 yield Violation(
                     "flow.forbidden",
-                    f"purpose profile `{self.name}` lets data labelled {names} reach only "
-                    f"{reach} sinks; `{tool}` is an {sink} sink",
+                    f"purpose profile `{self.name}` lets data labelled {names} {reach}; "
+                    f"`{tool}` is an {sink} sink",
                 )
 
     def _argument(
