@@ -53,6 +53,7 @@ RETENTION = timedelta(days=7)
 _DIGEST_BYTES = 16
 _KEY_NAME = "provenance"
 _LINES = 200  # lines of a multi-line string indexed on their own
+_IN_ORDER = (observations.c.observed_at, observations.c.id)
 
 _EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
 _IBAN = re.compile(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,34}")
@@ -106,6 +107,7 @@ class _Seen:
 
     outputs: list[_Output] = field(default_factory=list)
     values: dict[bytes, _Held] = field(default_factory=dict)
+    observed_at: str = ""  # the latest stored observation's time
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,29 +151,33 @@ class ProvenanceIndex:
             .order_by(latest.desc())
             .limit(self._max_mandates)
         )
+        rows = select(observations).where(observations.c.mandate_id.in_(recent.scalar_subquery()))
+        loaded: dict[str, _Seen] = {}
         async with self._engine.connect() as conn:
-            ids = [row.mandate_id for row in await conn.execute(recent)]
+            for row in await conn.execute(rows.order_by(*_IN_ORDER)):
+                self._read(loaded.setdefault(row.mandate_id, _Seen()), row)
         self._seen.clear()
-        for mandate_id in reversed(ids):  # the most recent end up last: least likely dropped
-            await self.ensure(mandate_id)
+        latest_first = sorted(loaded, key=lambda m: loaded[m].observed_at, reverse=True)
+        for mandate_id in reversed(latest_first):  # the most recent last: dropped last
+            self._hold(mandate_id, loaded[mandate_id])
 
     async def ensure(self, mandate_id: str) -> None:
         """Hold ``mandate_id``'s observations in memory (read back if they were dropped)."""
         if mandate_id in self._seen:
             self._seen.move_to_end(mandate_id)
             return
-        query = (
-            select(observations)
-            .where(observations.c.mandate_id == mandate_id)
-            .order_by(observations.c.observed_at, observations.c.id)
-        )
+        query = select(observations).where(observations.c.mandate_id == mandate_id)
         seen = _Seen()
         async with self._engine.connect() as conn:
-            for row in await conn.execute(query):
-                output = _Output(row.tool, frozenset(orjson.loads(row.labels)), row.injected)
-                digests = (bytes.fromhex(d) for d in row.digests.split())
-                self._remember(seen, output, digests)
-        self._hold(mandate_id, seen)
+            for row in await conn.execute(query.order_by(*_IN_ORDER)):
+                self._read(seen, row)
+        if mandate_id not in self._seen:  # a concurrent observation may have read it first
+            self._hold(mandate_id, seen)
+
+    def _read(self, seen: _Seen, row: Any) -> None:
+        output = _Output(row.tool, frozenset(orjson.loads(row.labels)), row.injected)
+        self._remember(seen, output, (bytes.fromhex(d) for d in row.digests.split()))
+        seen.observed_at = row.observed_at
 
     async def _install_key(self, now: datetime) -> bytes:
         query = select(observation_keys.c.secret).where(observation_keys.c.name == _KEY_NAME)
