@@ -9,6 +9,7 @@ from functools import lru_cache
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9]+[A-Za-z]+")
 _SPLIT_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
+_VALUES = re.compile(r"\S+@\S+|https?://\S+|\S*\d\S*")
 
 STOP_WORDS = frozenset(
     {
@@ -29,7 +30,8 @@ STOP_WORDS = frozenset(
         "tonight", "next", "last", "every", "much", "many", "ready", "small", "big", "everything",
         "something", "anything", "one", "two", "three", "monday", "tuesday", "wednesday",
         "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may",
-        "june", "july", "august", "september", "october", "november", "december",
+        "june", "july", "august", "september", "october", "november", "december", "pls", "plz",
+        "thx", "per", "vs", "etc", "stuff", "thing", "things", "eur", "usd", "gbp", "chf",
     }
 )  # fmt: skip
 
@@ -128,30 +130,66 @@ def stem(word: str) -> str:
     return word
 
 
+def without_values(text: str) -> str:
+    """``text`` without e-mail addresses, URLs and anything holding a digit (amounts, IBANs,
+    dates, ticket ids): they say which thing, not what to do with it."""
+    return " ".join(_VALUES.sub(" ", text).split())
+
+
 @lru_cache(maxsize=8192)
-def terms(text: str) -> tuple[str, ...]:
-    """The stemmed, stop-word-free terms of prose, in order. Capitalised words inside a
-    sentence are proper names (Acme, Maria, Paris): they name values, not intents, and are
-    left out; acronyms (CRM, AP) stay."""
+def words(text: str) -> tuple[str, ...]:
+    """The lower-case, stop-word-free words of prose, in order, before stemming.
+
+    Values are not intents and are left out: e-mail addresses, URLs, anything holding a digit
+    (amounts, IBANs, dates, ``REQ-2291``), and capitalised words inside a sentence, which are
+    proper names (Acme, Maria, Paris). Acronyms (CRM, AP) stay."""
+    cleaned = _VALUES.sub(lambda value: " " * len(value.group()), text).replace("'s", "  ")
     found = []
-    for word in _WORD.finditer(text.replace("'s", " ")):
+    for word in _WORD.finditer(cleaned):
         token = word.group()
         if token[0].isupper() and token[1:].islower() and not _sentence_start(text, word.start()):
             continue
         found.append(token.lower())
-    return _keep(found)
+    return tuple(word for word in found if word not in STOP_WORDS and len(word) > 1)
+
+
+def terms(text: str) -> tuple[str, ...]:
+    """The stemmed terms of prose (see :func:`words`)."""
+    return tuple(stem(word) for word in words(text))
+
+
+@lru_cache(maxsize=8192)
+def tool_words(name: str) -> tuple[str, ...]:
+    """The words of a tool name, split on dots, underscores, dashes and camelCase."""
+    found = _WORD.findall(_SPLIT_CAMEL.sub(" ", name).lower())
+    return tuple(word for word in found if word not in STOP_WORDS and len(word) > 1)
 
 
 @lru_cache(maxsize=8192)
 def tool_terms(name: str) -> tuple[str, ...]:
-    """The terms of a tool name, split on dots, underscores, dashes and camelCase:
-    ``erp.invoice.read`` → ``erp invoic read``."""
-    return _keep(_WORD.findall(_SPLIT_CAMEL.sub(" ", name).lower()))
+    """The stemmed terms of a tool name: ``erp.invoice.read`` → ``erp invoic read``."""
+    return tuple(stem(word) for word in tool_words(name))
 
 
 def _sentence_start(text: str, position: int) -> bool:
     return position == 0 or bool(_SENTENCE_END.search(text[:position]))
 
 
-def _keep(words: list[str]) -> tuple[str, ...]:
-    return tuple(stem(word) for word in words if word not in STOP_WORDS and len(word) > 1)
+def typo_distance(a: str, b: str, limit: int) -> int:
+    """Edit distance with transpositions (optimal string alignment), stopping early once
+    every path exceeds ``limit`` (then ``limit + 1`` is returned)."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, other in enumerate(b, 1):
+            cost = 0 if char == other else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]

@@ -22,14 +22,18 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from warden.mandates.intent._text import terms, tool_terms
+from warden.mandates.intent._text import stem, terms, tool_terms, tool_words, typo_distance, words
 from warden.mandates.intent.matcher import BoundedCache, ProfileText
 from warden.mandates.models import Match
 
-THRESHOLD = 0.3
+THRESHOLD = 0.25
 """Below this confidence the mandate is unmatched."""
 
 HEAD_WEIGHT = 2.0
+UNKNOWN_SEEN = 3
+SINGLE_TERM = 0.35
+"""A request only one of whose terms a profile shares is weak evidence ("what's going on with
+our numbers?" shares "number" with the CRM profile): its confidence is scaled by this."""
 K1 = 1.2
 B = 0.75
 
@@ -56,6 +60,8 @@ class LexicalMatcher:
         self._average_length = 1.0
         self._matches: BoundedCache[str, Match] = BoundedCache(4096)
         self._relevance: BoundedCache[tuple[str, str, str], float] = BoundedCache()
+        self._vocabulary: dict[str, tuple[str, ...]] = {}  # profile words by first letter
+        self._corrections: BoundedCache[str, str] = BoundedCache()
 
     def fit(self, profiles: Sequence[ProfileText]) -> None:
         documents = []
@@ -69,15 +75,37 @@ class LexicalMatcher:
         self._documents = tuple(documents)
         self._frequency = Counter(term for doc in documents for term in doc.counts)
         self._average_length = sum(d.length for d in documents) / max(len(documents), 1)
+        self._vocabulary = _by_initial(profiles)
         self._matches = BoundedCache(4096)
         self._relevance = BoundedCache()
+        self._corrections = BoundedCache()
+
+    def query(self, request: str) -> tuple[str, ...]:
+        """The request's terms, each unknown word of five letters or more corrected to the
+        profile word one typo away (two for eight letters or more): "recncile" → reconcil."""
+        return tuple(dict.fromkeys(self._correct(word) for word in words(request)))
+
+    def _correct(self, word: str) -> str:
+        term = stem(word)
+        if term in self._frequency or len(word) < 5:
+            return term
+        cached = self._corrections.get(word)
+        if cached is not None:
+            return cached
+        limit = 1 if len(word) < 8 else 2
+        best, distance = term, limit + 1
+        for candidate in self._vocabulary.get(word[0], ()):
+            found = typo_distance(word, candidate, limit)
+            if found < distance:
+                best, distance = stem(candidate), found
+        return self._corrections.put(word, best)
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency. A term no profile uses weighs as much as one
         a single profile uses: it may be what the request is about, or a filler word."""
         total = len(self._documents)
-        seen = max(self._frequency.get(term, 0), 1)
-        return math.log(1 + (total - seen + 0.5) / (seen + 0.5))
+        seen = self._frequency.get(term, 0) or UNKNOWN_SEEN
+        return math.log(1 + max(total - seen + 0.5, 0.5) / (seen + 0.5))
 
     def match(self, request: str) -> Match:
         cached = self._matches.get(request)
@@ -86,22 +114,23 @@ class LexicalMatcher:
         return self._matches.put(request, self._match(request))
 
     def _match(self, request: str) -> Match:
-        query = dict.fromkeys(terms(request))
+        query = self.query(request)
         if not self._documents or not query:
             return Match(None, 0.0, tuple((d.name, 0.0) for d in self._documents))
         weights = {term: self.idf(term) for term in query}
-        head = next(iter(query))  # requests are imperative: the first word is the action
-        weights[head] *= HEAD_WEIGHT
+        if query[0] in self._frequency:  # requests are imperative: the first word is the action
+            weights[query[0]] *= HEAD_WEIGHT
         scored = sorted(
             ((self._bm25(doc, weights), doc) for doc in self._documents),
             key=lambda pair: -pair[0],
         )
         best_score, best = scored[0]
         runner_up = scored[1][0] if len(scored) > 1 else 0.0
-        covered = sum(w for term, w in weights.items() if term in best.counts)
-        coverage = covered / sum(weights.values())
+        shared = [term for term in weights if term in best.counts]
+        coverage = sum(weights[term] for term in shared) / sum(weights.values())
         margin = 1 - runner_up / best_score if best_score > 0 else 0.0
-        confidence = round(coverage * (0.5 + 0.5 * margin), 4)
+        evidence = 1.0 if len(shared) > 1 else SINGLE_TERM
+        confidence = round(coverage * (0.5 + 0.5 * margin) * evidence, 4)
         top = max(best_score, 1e-9)
         ranked = tuple((doc.name, round(confidence * score / top, 4)) for score, doc in scored)
         profile = best.name if confidence >= self.threshold and best_score > 0 else None
@@ -129,7 +158,7 @@ class LexicalMatcher:
         request does not use but the profile it matches does counts at the match's
         confidence: "reconcile the invoices" relates to ``bank.statement.read`` through
         the reconciliation profile."""
-        asked = set(terms(request))
+        asked = set(self.query(request))
         found_in = self.match(request)
         context = self._profile_terms(found_in.profile)
         named = [t for t in dict.fromkeys(tool_terms(tool)) if t not in _GENERIC_TOOL_WORDS]
@@ -152,3 +181,19 @@ class LexicalMatcher:
             if doc.name == name:
                 return doc.counts
         return Counter()
+
+
+def _by_initial(profiles: Sequence[ProfileText]) -> dict[str, tuple[str, ...]]:
+    """Every word of the profiles (five letters or more), grouped by first letter: typos
+    rarely hit the first letter, and the grouping keeps correction cheap."""
+    found: set[str] = set()
+    for profile in profiles:
+        for text in (profile.description, *profile.examples):
+            found.update(words(text))
+        for tool in (profile.name, *profile.tools):
+            found.update(tool_words(tool))
+    grouped: dict[str, list[str]] = {}
+    for word in sorted(found):
+        if len(word) >= 4:
+            grouped.setdefault(word[0], []).append(word)
+    return {initial: tuple(group) for initial, group in grouped.items()}
