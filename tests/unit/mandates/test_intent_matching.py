@@ -256,6 +256,42 @@ def test_requests_no_profile_covers_stay_unmatched(matcher: IntentMatcher, text:
     assert found.confidence < matcher.threshold
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("recncile last months vendor invoces", "ap-reconciliation"),
+        ("onbaord the new emplyee starting Monday", "employee-onboarding"),
+        ("investgate the alret on the checkout API", "incident-triage"),
+    ],
+)
+def test_typos_are_forgiven(matcher: IntentMatcher, text: str, expected: str) -> None:
+    assert matcher.match(text).profile == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "grant jonas.berg@acme.example read access to the finance share (REQ-23211)",
+            "access-request",
+        ),
+        ("pay invoice INV-2211, 4,250 EUR, to DE89 3704 0044 0532 0130 00", "invoice-payment"),
+        ("update ops@umbrella-health.example in the CRM: new phone +44 20 7946 0313", "crm-update"),
+    ],
+)
+def test_values_in_a_request_do_not_drown_its_intent(
+    matcher: IntentMatcher, text: str, expected: str
+) -> None:
+    assert matcher.match(text).profile == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["what's going on with our numbers?", "check stuff", "can you look into this?"]
+)
+def test_a_vague_request_stays_unmatched(matcher: IntentMatcher, text: str) -> None:
+    assert matcher.match(text).profile is None
+
+
 def test_a_clear_request_is_matched_with_a_confidence_and_every_profile_ranked(
     matcher: IntentMatcher,
 ) -> None:

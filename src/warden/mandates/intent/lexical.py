@@ -31,9 +31,10 @@ THRESHOLD = 0.25
 
 HEAD_WEIGHT = 2.0
 UNKNOWN_SEEN = 3
-SINGLE_TERM = 0.35
+SINGLE_TERM = 0.24
 """A request only one of whose terms a profile shares is weak evidence ("what's going on with
-our numbers?" shares "number" with the CRM profile): its confidence is scaled by this."""
+our numbers?" shares "number" with the CRM profile): its confidence is scaled by this, which
+keeps it below ``THRESHOLD``. A vague request stays unmatched: the safe failure."""
 K1 = 1.2
 B = 0.75
 
