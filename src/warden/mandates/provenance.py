@@ -23,6 +23,7 @@ the database by :meth:`ProvenanceIndex.ensure` or the next observation).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -53,6 +54,8 @@ RETENTION = timedelta(days=7)
 _DIGEST_BYTES = 16
 _KEY_NAME = "provenance"
 _LINES = 200  # lines of a multi-line string indexed on their own
+_INLINE_SCALARS = 200  # outputs bigger than this are indexed in a thread
+_INLINE_CHARS = 16_384
 _IN_ORDER = (observations.c.observed_at, observations.c.id)
 
 _EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
@@ -211,9 +214,12 @@ class ProvenanceIndex:
         if not self._key:
             self._key = await self._install_key(now)
         scalars = list(_scalars(result))
-        detected, injected = scan(_as_text(scalars))
+        if len(scalars) > _INLINE_SCALARS or sum(len(str(v)) for _, v in scalars) > _INLINE_CHARS:
+            # big: in a thread, so the event loop keeps serving decisions meanwhile
+            detected, injected, digests = await asyncio.to_thread(self._index, scalars)
+        else:
+            detected, injected, digests = self._index(scalars)
         output = _Output(tool, frozenset(tool_labels) | detected, injected)
-        digests = list(dict.fromkeys(self._digest(f) for f in _observed_forms(scalars)))
         await self.ensure(mandate_id)
         self._remember(self._seen[mandate_id], output, digests)
         row = {
@@ -230,6 +236,12 @@ class ProvenanceIndex:
         async with self._engine.begin() as conn:
             await conn.execute(insert(observations).values(row))
         return Observation(mandate_id, tool, output.labels, injected, len(digests))
+
+    def _index(self, scalars: list[tuple[str, Scalar]]) -> tuple[frozenset[str], bool, list[bytes]]:
+        """An output's detected labels, injected flag and value digests (CPU only)."""
+        detected, injected = scan(_as_text(scalars))
+        digests = list(dict.fromkeys(self._digest(f) for f in _observed_forms(scalars)))
+        return detected, injected, digests
 
     async def purge(self, before: datetime) -> int:
         """Delete the observations made before ``before`` (a housekeeping job: mandates are
@@ -379,12 +391,15 @@ def _observed_forms(scalars: list[tuple[str, Scalar]]) -> Iterator[str]:
     a multi-line string, and the values named inside text."""
     for _, value in scalars:
         yield from _forms(value)
-        if isinstance(value, str) and " " in value.strip():  # one word: its forms say it all
-            lines = value.splitlines()
+        # A single word, or a whole value of a known kind (an IBAN, an amount): its forms say
+        # it all. Anything else may name values inside it.
+        text = value.strip() if isinstance(value, str) else ""
+        if len(text.split(maxsplit=1)) > 1 and _kind_of(text) is None:
+            lines = text.splitlines()
             if len(lines) > 1:
                 for line in lines[:_LINES]:
                     yield from _forms(line)
-            for named in extract_designated(value):
+            for named in extract_designated(text):
                 yield named.normalized
                 yield named.value.strip().casefold()
 

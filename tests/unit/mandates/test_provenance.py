@@ -204,3 +204,22 @@ async def test_booleans_and_nulls_are_not_traced_and_short_words_are_not_request
     assert set(traced) == {"n", "pay"}
     assert traced["n"].source is Source.UNKNOWN  # "to" is in the request, but under 3 chars
     assert traced["pay"].source is Source.REQUEST
+
+
+async def test_a_big_output_and_the_lines_of_a_document_are_indexed(engine: AsyncEngine) -> None:
+    index = await opened(engine)
+    m = mandate()
+    table = [
+        {"vendor": f"Vendor {i}", "iban": f"GB82 WEST 1234 5698 7654 {i:02d}"} for i in range(300)
+    ]
+    letter = (
+        "Globex Ltd\n12 Harbour Road\nLeeds LS1 4AP\n\nDear customer, our new address is above."
+    )
+    seen = await index.observe(m.id, "erp.vendors.list", table, now=NOW)  # indexed in a thread
+    await index.observe(m.id, "docs.read", {"text": letter}, now=NOW)
+
+    traced = index.trace(m, {"iban": "GB82WEST12345698765499", "street": "12 Harbour Road"})
+
+    assert seen.values >= 600
+    assert traced["iban"].tool == "erp.vendors.list"
+    assert traced["street"].tool == "docs.read"
