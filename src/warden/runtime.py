@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,9 @@ from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
 from warden.mandates.analyser import MandateAnalyser
-from warden.mandates.models import BudgetCharge
+from warden.mandates.intent import ProfileText, extract_designated, make_matcher
+from warden.mandates.models import BudgetCharge, DesignatedValue
+from warden.mandates.profiles.profile import PurposeProfile
 from warden.mandates.profiles.service import ProfileService
 from warden.mandates.profiles.store import SqlProfileStore
 from warden.mandates.provenance import ProvenanceIndex
@@ -135,7 +138,11 @@ class Runtime:
             issuer=self.token_settings.issuer,
             trust_domain=self.token_settings.trust_domain,
             provenance=self.provenance,
+            extract=_designated,
         )
+        # Request → purpose profile: lexical by default, `semantic` with warden[semantic].
+        self.matcher = make_matcher(os.environ.get("WARDEN_INTENT_MATCHER") or "lexical")
+        self.profiles.on_change = self._use_profiles
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -180,6 +187,7 @@ class Runtime:
             await runtime._open_tokens()
             await runtime.access.load()
             await runtime.profiles.load(_now())
+            runtime._use_profiles()
             runtime.mandates.use_keys(runtime.tokens.keys)
             runtime.mandates.tool_labels = runtime._tool_labels
             await runtime.mandates.load(_now())
@@ -412,6 +420,21 @@ class Runtime:
             return _unrecorded(decision)
         return decision
 
+    def _use_profiles(self, versions: Sequence[PurposeProfile] | None = None) -> None:
+        """Fit the intent matcher to the active purpose profiles and hand every stored
+        version (mandates pin theirs) and the matcher to the mandate service — at start, and
+        whenever a profile version is applied."""
+        profiles = self.profiles.active()
+        self.matcher.fit(
+            [
+                ProfileText(p.name, p.description, p.examples, tuple(r.pattern for r in p.tools))
+                for p in profiles
+            ]
+        )
+        self.mandates.use_profiles(
+            versions if versions is not None else self.profiles.versions(), self.matcher
+        )
+
     def _tool_labels(self, tool: str) -> frozenset[str]:
         known = self.view.registry.tools.get(tool)
         return known.annotations.labels if known else frozenset()
@@ -466,6 +489,10 @@ class _LedgerSink:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _designated(text: str, now: datetime) -> tuple[DesignatedValue, ...]:
+    return extract_designated(text, now=now)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

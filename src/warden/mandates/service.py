@@ -52,17 +52,23 @@ _CACHE = 4096
 
 
 class Judgement(Protocol):
-    violations: tuple[Violation, ...]
-    charges: tuple[BudgetCharge, ...]
-    step_up: tuple[Violation, ...]
+    @property
+    def violations(self) -> tuple[Violation, ...]: ...
+    @property
+    def charges(self) -> tuple[BudgetCharge, ...]: ...
+    @property
+    def step_up(self) -> tuple[Violation, ...]: ...
 
 
 class Profile(Protocol):
     """A purpose profile, as the analyser uses it (``warden.mandates.profiles``)."""
 
-    name: str
-    version: int
-    description: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def description(self) -> str: ...
 
     def in_scope(self, tool: str) -> bool: ...
 
