@@ -319,6 +319,41 @@ _OVERRIDE = re.compile(
     r"(?:instructions?|prompts?|directives?|guidelines|rules|commands|context|programming)\b"
     r"|\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:your|all)\s+"
     r"(?:instructions|prompts?|directives|guidelines|rules|programming|training)\b"
+    r"|\b(?:ignore|disregard)\s+(?:the\s+)?user'?s\s+(?:request|question|instructions|task)\b"
+    r"|\b(?:ignore|disregard|forget)\s+(?:all\s+of\s+|everything\s+)?(?:the\s+)?above,?\s+and"
+    r"\s+(?:instead\s+)?(?:print|reveal|output|say|write|respond|reply|send|email|forward|tell)\b"
+    r"|\b(?:ignore|disregard|forget)\s+(?:everything|anything|all|whatever)\s+(?:you\s+were|you've"
+    r"\s+been|you\s+have\s+been)\s+(?:told|given|instructed|asked)\b"
+    r"|\b(?:supersedes?|overrides?|replaces?)\s+(?:all\s+|any\s+)?(?:earlier|previous|prior|existing"
+    r"|your)\s+(?:guidance|instructions|rules|directives|prompts?)\b"
+)
+_VERBS = (
+    r"(?:ignore|disregard|forget|send|forward|e-?mail|transfer|wire|pay|delete|remove|export"
+    r"|upload|update|change|approve|grant|reveal|print|summari[sz]e|escalate|close|create|add"
+    r"|run|execute|call|invoke|reply|respond|tell|say|set|skip|disable|stop|instead|before|when"
+    r"|from now)"
+)
+_ADDRESSEE = r"(?:ai model|ai agent|ai assistant|ai|assistant|agent|llm|model|bot|chatbot)"
+_VOCATIVE = re.compile(
+    r"\b(?:dear|hey|hi|hello)\s+(?:ai|assistant|llm|chatgpt|claude|gpt|copilot|bot|agent)\b"
+    rf"[^.\n]{{0,80}}?\b{_VERBS}\b"
+    rf"|(?<!\w )(?<!\w)\b{_ADDRESSEE}\s*[:,]\s*(?:\w+\s+){{0,2}}?(?:please\s+|kindly\s+)?{_VERBS}\b"
+    r"|\b(?:note|message|instructions?|directive|attention|reminder|notice|memo)\s+(?:to|for)\s+"
+    r"(?:the\s+|any\s+|all\s+)?(?:ai|assistant|llm|language model|ai model|ai agent|chatbot|bot)"
+    r"s?\b"
+)
+_REVEAL = re.compile(
+    r"\b(?:print|reveal|repeat|show|output|display|leak|disclose|dump)\s+(?:me\s+)?"
+    r"(?:your\s+(?:initial\s+|original\s+|system\s+|hidden\s+|secret\s+|full\s+)*"
+    r"(?:instructions|prompt|system prompt|rules|guidelines|configuration)"
+    r"|(?:the|your|all|any)\s+(?:stored\s+)?(?:api\s+keys?|secrets?|credentials|passwords?|tokens?"
+    r"|environment variables|system prompt))\b"
+)
+_COVERT = re.compile(
+    r"\b(?:quietly|silently|secretly|covertly)\s+(?:\w+\s+)?(?:transfer|send|forward|approve"
+    r"|delete|close|update|change|grant|escalate|export|upload|pay)\b"
+    r"|\b(?:transfer|send|forward|approve|delete|close|update|change|grant|escalate|export|upload"
+    r"|pay)\b[^.\n]{0,40}?\b(?:quietly|silently|secretly|covertly)\b"
 )
 _ROLE = re.compile(
     r"\byou are now\s+(?:an?\s+|the\s+|my\s+)?(?:[\w-]+\s+){0,2}?"
@@ -326,6 +361,8 @@ _ROLE = re.compile(
     r"|\byou are now (?:in|operating in|running in) [\w-]+ mode\b"
     r"|\byou are no longer (?:bound|restricted|limited|an? (?:ai|assistant))"
     r"|\bfrom now on,? you (?:are|will|must|should|shall)\b"
+    r"|\byour (?:new|real|actual|true|only) (?:task|goal|instructions?|objective|mission|job)"
+    r" (?:is|are|now)\b"
     r"|\b(?:pretend|act) (?:to be|as if you are|as) (?:an?|the) (?:[\w-]+\s+){0,3}?"
     r"(?:assistant|ai|agent|model)\b"
 )
@@ -336,12 +373,16 @@ _ADDRESSED = re.compile(
     rf"|\b(?:attention|note|message|instructions?|important|notice|reminder)\s*(?:to|for)?\s*"
     rf"(?:the |all |any )?{_AI}s?\b\s*[:,!-]"
     rf"|\bif you are an? {_AI}\b"
+    r"|\bbefore (?:you )?(?:answer|reply|respond|responding|answering|replying)(?: to)?"
+    r" (?:the )?(?:user|human|person|requester)\b"
     rf"|\b{_AI}s? (?:agents?|assistants?|models?)?\s*(?:reading|processing|summari[sz]ing|parsing)"
     r" this\b"
 )
 _SECRECY = re.compile(
     r"\b(?:do not|don't|never)\s+(?:tell|inform|notify|alert|warn|let)\s+(?:the\s+)?"
     r"(?:user|human|operator|requester)\b"
+    r"|\b(?:do not|don't|never)\s+(?:mention|reveal|disclose|say|report|show)\b[^.\n]{0,40}?"
+    r"\bto\s+(?:the\s+)?(?:user|human|operator|requester)\b"
     r"|\bwithout (?:telling|informing|notifying|alerting|asking|warning) (?:the )?"
     r"(?:user|human|operator|requester)\b"
     r"|\buser (?:has )?(?:already )?(?:authori[sz]ed|approved|wants you|asked you|instructed"
@@ -358,7 +399,8 @@ _EXFIL = re.compile(
 _TEMPLATE = re.compile(
     r"<\|im_start\|>|<\|system\|>|<\|endoftext\|>|\[inst\]|<<sys>>|</?system>|</?instructions>"
     r"|\bnew instructions\s*:|\bsystem prompt\s*:|\bsystem override\b|\bbegin (?:new |system )"
-    r"?instructions\b|\bupdated instructions\s*:"
+    r"?instructions\b|\bupdated instructions\s*:|\[system\]|\[(?:admin|developer|system) "
+    r"(?:note|message|instructions?)\]"
 )
 _Q = r'\\?"'  # a quote, escaped or not (tool output that is itself JSON text)
 _TOOL_CALL = re.compile(
@@ -377,7 +419,7 @@ _HIDDEN_STYLE = re.compile(
     re.S,
 )
 _IMPERATIVE = re.compile(
-    r"(?:^|[.!?:;\n]\s*|\b(?:please|now|immediately|also|then|and|must|should)\s+)"
+    r"(?:^|[.!?:;,\n]\s*|\b(?:please|now|immediately|also|then|and|must|should)\s+)"
     r"(?:ignore|disregard|forget|send|forward|e-?mail|transfer|wire|pay|delete|export|upload"
     r"|invoke|execute|reveal|tell|approve|grant|reply|respond|fetch|download)\b"
     r"|\byou (?:must|should|will|need to|have to)\b"
@@ -386,14 +428,28 @@ _AIMED = re.compile(r"\byou\b|\byour\b|\buser\b|\bassistant\b|\bai\b|\bagent\b|@
 
 _PHRASES: tuple[_Anchored, ...] = (
     _Anchored.of(_OVERRIDE, "ignore", "disregard", "forget", "override", "bypass"),
-    _Anchored.of(_ROLE, "you are", "from now on", "pretend", "act "),
+    _Anchored.of(_ROLE, "you are", "from now on", "pretend", "act ", "your"),
     _Anchored.of(
         _ADDRESSED, "as ", "being ", "attention", "note", "message", "instruction",
         "instructions", "important", "notice", "reminder", "if you are", "ai", "ais", "llm",
         "llms", "language model", "automated",
-        "chatbot", "gpt", "chatgpt", "claude", "copilot",
+        "chatbot", "gpt", "chatgpt", "claude", "copilot", "before",
     ),
     _Anchored.of(_SECRECY, "do not", "don't", "never", "without", "user"),
+    _Anchored.of(
+        _VOCATIVE, "dear", "hey", "hi", "hello", "ai", "assistant", "agent", "llm", "model",
+        "bot", "chatbot", "note", "message", "instruction", "instructions", "directive",
+        "attention", "reminder", "notice", "memo",
+    ),
+    _Anchored.of(
+        _REVEAL, "print", "reveal", "repeat", "show", "output", "display", "leak", "disclose",
+        "dump",
+    ),
+    _Anchored.of(
+        _COVERT, "quietly", "silently", "secretly", "covertly", "transfer", "send", "forward",
+        "approve", "delete", "close", "update", "change", "grant", "escalate", "export",
+        "upload", "pay",
+    ),
     _Anchored.of(
         _EXFIL, "send", "forward", "email", "mail", "upload", "export", "post", "transfer",
         "share", "copy", "leak", "exfiltrate", "submit",
@@ -401,7 +457,7 @@ _PHRASES: tuple[_Anchored, ...] = (
     _Anchored.of(
         _TEMPLATE, "<|", "[inst]", "<<sys>>", "<system", "</system", "<instructions",
         "</instructions", "new instructions", "system prompt", "system override", "begin ",
-        "updated instructions",
+        "updated instructions", "[system]", "[admin", "[developer",
     ),
 )  # fmt: skip
 _TOOL_CALL_KEYS = ("tool_calls", "function_call", "tool_use", "arguments", "args", "input",

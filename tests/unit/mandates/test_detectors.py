@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 import pytest
-from test_detectors_corpus import BENIGN, INJECTED
+from test_detectors_corpus import (
+    BENIGN,
+    HELD_OUT_1_BENIGN,
+    HELD_OUT_1_INJECTED,
+    HELD_OUT_2_BENIGN,
+    HELD_OUT_2_INJECTED,
+    INJECTED,
+)
 
 from warden.mandates.detectors import detect_injection, detect_labels, luhn, scan, valid_iban
 
-# Measured on the labelled set (37 benign, 25 injected): precision 1.00, recall 1.00 (the set
-# was written alongside the detector, so these are optimistic).
+# Measured on the whole labelled set (72 benign, 45 injected): precision 1.00, recall 1.00 —
+# optimistic, since every case has now been seen; on cases it had not seen, the detector scored
+# far lower (see test_detectors_corpus.py).
 # The assertions leave a margin so that a new hard case is a reasoned change, not a surprise.
 MIN_PRECISION = 0.95
 MIN_RECALL = 0.90
 
 
+ALL_BENIGN = BENIGN + HELD_OUT_1_BENIGN + HELD_OUT_2_BENIGN
+ALL_INJECTED = INJECTED + HELD_OUT_1_INJECTED + HELD_OUT_2_INJECTED
+
+
 def test_the_labelled_set_is_big_enough_to_mean_something() -> None:
-    assert len(BENIGN) >= 30
-    assert len(INJECTED) >= 20
+    assert len(ALL_BENIGN) >= 30
+    assert len(ALL_INJECTED) >= 20
 
 
 def test_injection_precision_and_recall_on_the_labelled_set() -> None:
-    false_alarms = [text for text in BENIGN if detect_injection(text)]
-    caught = [text for text in INJECTED if detect_injection(text)]
+    false_alarms = [text for text in ALL_BENIGN if detect_injection(text)]
+    caught = [text for text in ALL_INJECTED if detect_injection(text)]
     precision = len(caught) / (len(caught) + len(false_alarms))
-    recall = len(caught) / len(INJECTED)
+    recall = len(caught) / len(ALL_INJECTED)
     assert precision >= MIN_PRECISION, false_alarms
-    assert recall >= MIN_RECALL, [t for t in INJECTED if t not in caught]
+    assert recall >= MIN_RECALL, [t for t in ALL_INJECTED if t not in caught]
 
 
 @pytest.mark.parametrize(
