@@ -101,10 +101,13 @@ async def test_a_mandate_is_a_transaction_token_anyone_can_verify_with_the_jwks(
     assert header["typ"] == "txntoken+jwt"
     assert claims["sub"] == "ann@acme.example" and claims["aud"] == "acme.example"
     assert claims["iss"] == ISSUER and claims["req_wl"] == "admin"
-    assert claims["scope"] == "mandate:unmatched"  # no profiles loaded in this test
-    assert {"purpose", "designated", "authorization_details"} <= set(claims["tctx"])
+    # Matched to the packaged library's profile; the person's values are designated.
+    assert claims["scope"] == "mandate:invoice-payment"
+    assert claims["tctx"]["purpose"] == "invoice-payment"
+    named = {(d["kind"], d["normalized"]) for d in claims["tctx"]["designated"]}
+    assert ("amount", "9000") in named
     mandate = (await warden.call("GET", f"/v1/mandates/{claims['txn']}")).json()
-    assert mandate["person"] == "ann@acme.example" and mandate["matched"] is False
+    assert mandate["person"] == "ann@acme.example" and mandate["matched"] is True
     [issued] = [
         e for e in await warden.runtime.ledger_store.tail(50) if e.event_type == "mandate:issued"
     ]
