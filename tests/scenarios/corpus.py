@@ -437,17 +437,15 @@ def corpus_bundle(mode: Mode) -> Bundle:
 
 def use_matcher(runtime: Runtime, name: str) -> None:
     """Judge the mandates issued from now on with the intent matcher ``name`` (``lexical`` or
-    ``semantic``), fitted to the active purpose profiles."""
+    ``semantic``), fitted to the active purpose profiles (as ``WARDEN_INTENT_MATCHER`` does
+    for a server)."""
     from warden.mandates.intent import ProfileText, make_matcher
 
-    chooser = getattr(runtime, "use_matcher", None)
-    if callable(chooser):
-        chooser(name)
-        return
-    profiles = runtime.profiles.active()
     matcher = make_matcher(name)
+    profiles = runtime.profiles.active()
     matcher.fit([ProfileText(p.name, p.description, p.examples, p.tool_patterns) for p in profiles])
-    runtime.mandates.use_profiles(profiles, matcher)
+    runtime.matcher = matcher
+    runtime.mandates.use_profiles(runtime.profiles.versions(), matcher)
 
 
 def _is_mandate(analyser: object) -> bool:
