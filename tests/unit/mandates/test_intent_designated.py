@@ -104,6 +104,22 @@ def test_people_only_when_clearly_named() -> None:
     assert found("thanks, Maria Lopez") == []  # not marked by "to", "for"...
 
 
+def test_companies_named_like_people_are_not_people() -> None:
+    assert found("please pay Lumen Logistics invoice INV-6067") == [
+        ("identifier", "INV-6067", "INV-6067")
+    ]
+    assert found("pay the invoice from Oakfield Catering") == []
+
+
+def test_a_name_set_off_by_commas_is_still_marked() -> None:
+    text = "We have a new colleague, Chloe Martin, joining the finance team"
+    assert found(text) == [("person", "Chloe Martin", "chloe martin")]
+
+
+def test_a_lower_case_currency_code_marks_an_amount() -> None:
+    assert found("pay 4,250 eur to the vendor") == [("amount", "4,250 eur", "4250")]
+
+
 def test_each_value_once() -> None:
     values = extract_designated("pay €500 to a@b.io, yes €500 to A@B.io")
     assert [(v.kind, v.normalized) for v in values] == [

@@ -20,7 +20,9 @@ from warden.mandates.models import DesignatedValue, ValueKind
 Found = tuple[int, int, DesignatedValue]
 
 _CURRENCY_SYMBOLS = "€$£¥₹₣"
-_CURRENCY_CODES = "EUR|USD|GBP|CHF|JPY|CAD|AUD|SEK|NOK|DKK|PLN|CZK|INR|CNY|SGD|HKD|NZD|ZAR|MXN|BRL"
+_CURRENCY_CODES = (
+    "(?i:EUR|USD|GBP|CHF|JPY|CAD|AUD|SEK|NOK|DKK|PLN|CZK|INR|CNY|SGD|HKD|NZD|ZAR|MXN|BRL)"
+)
 _NUMBER = r"\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 _SCALE = r"(?:\s?(?:k|K|m|M|bn)\b)"
 _AMOUNT = re.compile(
@@ -83,7 +85,7 @@ _RELATIVE = re.compile(r"\b(?:today|yesterday|tomorrow|last month|this month)\b"
 _NAME_WORD = r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?"
 _PERSON = re.compile(
     rf"\b(?:to|for|pay|paying|onboard|onboarding|hire|hiring|welcome|employee|colleague|"
-    rf"manager|cc|from)\s+(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}})(?:'s)?\b"
+    rf"manager|cc|from),?\s+(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}})(?:'s)?\b"
 )
 _NOT_PERSON = frozenset(
     {
@@ -92,7 +94,12 @@ _NOT_PERSON = frozenset(
         "holdings", "labs", "services", "capital", "ventures", "international", "monday",
         "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "finance", "sales",
         "marketing", "hr", "it", "engineering", "operations", "team", "department", "the",
-        "accounts", "payable", "receivable",
+        "accounts", "payable", "receivable", "cleaning", "catering", "logistics", "freight",
+        "print", "printing", "paper", "foods", "food", "retail", "health", "consulting",
+        "software", "media", "energy", "motors", "pharma", "design", "studio", "studios",
+        "supplies", "supply", "trading", "transport", "construction", "electric", "insurance",
+        "properties", "hotels", "airlines", "express", "digital", "networks", "data", "cloud",
+        "security", "office", "legal", "logistik", "bv", "nv", "srl", "spa", "oy", "ab",
     }
 ) | frozenset(_MONTHS)  # fmt: skip
 
