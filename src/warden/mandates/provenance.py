@@ -30,7 +30,7 @@ import re
 import secrets
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +40,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from warden.mandates.detectors import scan
+from warden.mandates.detectors import BANK_DETAILS, PAYMENT_CARD, PII, SECRET, detect_labels, scan
 from warden.mandates.intent import extract_designated, normalize
 from warden.mandates.models import Mandate, Provenance, Source, ValueKind
 from warden.store.schema import observation_keys, observations
@@ -54,6 +54,33 @@ RETENTION = timedelta(days=7)
 _DIGEST_BYTES = 16
 _KEY_NAME = "provenance"
 _LINES = 200  # lines of a multi-line string indexed on their own
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Keys that say what their value is, in structured outputs (a routing number alone is a
+# 9-digit number; under ``routing_number`` it is bank details).
+_KEY_LABELS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(
+        ("iban", "routing_number", "routing", "aba", "sort_code", "account_number", "bic",
+         "swift", "bank_account"),
+        frozenset({BANK_DETAILS}),
+    ),
+    **dict.fromkeys(
+        ("ssn", "social_security_number", "date_of_birth", "dob", "birth_date", "phone",
+         "phone_number", "email", "email_address", "national_id", "passport_number"),
+        frozenset({PII}),
+    ),
+    **dict.fromkeys(
+        ("password", "passwd", "secret", "client_secret", "api_key", "access_token",
+         "refresh_token", "private_key"),
+        frozenset({SECRET}),
+    ),
+    **dict.fromkeys(("card_number", "pan", "cc_number", "credit_card"), frozenset({PAYMENT_CARD})),
+}  # fmt: skip
+_KIND_LABELS: dict[ValueKind, frozenset[str]] = {
+    ValueKind.IBAN: frozenset({BANK_DETAILS}),
+    ValueKind.ACCOUNT: frozenset({BANK_DETAILS}),
+    ValueKind.EMAIL: frozenset({PII}),
+    ValueKind.PERSON: frozenset({PII}),
+}
 _INLINE_SCALARS = 200  # outputs bigger than this are indexed in a thread
 _INLINE_CHARS = 16_384
 _IN_ORDER = (observations.c.observed_at, observations.c.id)
@@ -61,6 +88,7 @@ _IN_ORDER = (observations.c.observed_at, observations.c.id)
 _EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
 _IBAN = re.compile(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,34}")
 _AMOUNT = re.compile(r"(?:[€$£¥]\s?|[A-Za-z]{3}\s)?-?\d[\d.,' ]*(?:\s?[A-Za-z]{3}|[kKmM])?")
+_NUMBER = re.compile(r"\d(?:[\d,.']*\d)?")
 _SPACED_DIGITS = re.compile(r"\d+(?:[ -]\d+)+")
 _DOMAIN = re.compile(r"(?:[a-z0-9-]+\.)+[a-z]{2,24}\.?", re.I)
 
@@ -179,7 +207,11 @@ class ProvenanceIndex:
 
     def _read(self, seen: _Seen, row: Any) -> None:
         output = _Output(row.tool, frozenset(orjson.loads(row.labels)), row.injected)
-        self._remember(seen, output, (bytes.fromhex(d) for d in row.digests.split()))
+        entries: dict[bytes, frozenset[str]] = {}
+        for labels, digests in orjson.loads(row.digests):
+            group = frozenset(labels)
+            entries.update((bytes.fromhex(d), group) for d in digests.split())
+        self._remember(seen, output, entries)
         seen.observed_at = row.observed_at
 
     async def _install_key(self, now: datetime) -> bytes:
@@ -214,14 +246,15 @@ class ProvenanceIndex:
         if not self._key:
             self._key = await self._install_key(now)
         scalars = list(_scalars(result))
+        tool_labels = frozenset(tool_labels)
         if len(scalars) > _INLINE_SCALARS or sum(len(str(v)) for _, v in scalars) > _INLINE_CHARS:
             # big: in a thread, so the event loop keeps serving decisions meanwhile
-            detected, injected, digests = await asyncio.to_thread(self._index, scalars)
+            detected, injected, entries = await asyncio.to_thread(self._index, scalars, tool_labels)
         else:
-            detected, injected, digests = self._index(scalars)
-        output = _Output(tool, frozenset(tool_labels) | detected, injected)
+            detected, injected, entries = self._index(scalars, tool_labels)
+        output = _Output(tool, tool_labels | detected, injected)
         await self.ensure(mandate_id)
-        self._remember(self._seen[mandate_id], output, digests)
+        self._remember(self._seen[mandate_id], output, entries)
         row = {
             "id": uuid.uuid4().hex,
             "mandate_id": mandate_id,
@@ -229,19 +262,28 @@ class ProvenanceIndex:
             "agent": agent,
             "labels": orjson.dumps(sorted(output.labels)).decode(),
             "injected": injected,
-            "value_count": len(digests),
-            "digests": " ".join(d.hex() for d in digests[-self._max_values :]),
+            "value_count": len(entries),
+            "digests": _stored(entries, self._max_values),
             "observed_at": now.isoformat(),
         }
         async with self._engine.begin() as conn:
             await conn.execute(insert(observations).values(row))
-        return Observation(mandate_id, tool, output.labels, injected, len(digests))
+        return Observation(mandate_id, tool, output.labels, injected, len(entries))
 
-    def _index(self, scalars: list[tuple[str, Scalar]]) -> tuple[frozenset[str], bool, list[bytes]]:
-        """An output's detected labels, injected flag and value digests (CPU only)."""
+    def _index(
+        self, scalars: list[tuple[str, Scalar]], tool_labels: frozenset[str]
+    ) -> tuple[frozenset[str], bool, dict[bytes, frozenset[str]]]:
+        """An output's detected labels and injected flag, and the digest of each value with
+        that value's own labels (CPU only)."""
         detected, injected = scan(_as_text(scalars))
-        digests = list(dict.fromkeys(self._digest(f) for f in _observed_forms(scalars)))
-        return detected, injected, digests
+        entries: dict[bytes, frozenset[str]] = {}
+        groups: dict[frozenset[str], frozenset[str]] = {}  # one object per label set
+        for form, labels in _observed_forms(scalars):
+            labels = groups.setdefault(tool_labels | labels, tool_labels | labels)
+            digest = self._digest(form)
+            known = entries.get(digest)
+            entries[digest] = labels if known is None or known <= labels else known | labels
+        return detected, injected, entries
 
     async def purge(self, before: datetime) -> int:
         """Delete the observations made before ``before`` (a housekeeping job: mandates are
@@ -257,24 +299,22 @@ class ProvenanceIndex:
         housekeeping job)."""
         return await self.purge(now - self._retention)
 
-    def _remember(self, seen: _Seen, output: _Output, digests: Iterable[bytes]) -> None:
+    def _remember(
+        self, seen: _Seen, output: _Output, entries: Mapping[bytes, frozenset[str]]
+    ) -> None:
         position = len(seen.outputs)
         seen.outputs.append(output)
-        fresh = _Held(position, output.labels, output.injected)
+        fresh: dict[frozenset[str], _Held] = {}  # one object per label set
         values = seen.values
-        for digest in digests:
+        for digest, labels in entries.items():
             held = values.pop(digest, None)  # re-inserted last: the freshest are kept longest
-            if (
-                held is not None
-                and (held.injected or not output.injected)
-                and (output.labels <= held.labels)
-            ):
+            if held is None:
+                values[digest] = fresh.setdefault(labels, _Held(position, labels, output.injected))
+            elif (held.injected or not output.injected) and labels <= held.labels:
                 values[digest] = held
-            elif held is not None:
-                labels = held.labels | output.labels
-                values[digest] = _Held(held.first, labels, held.injected or output.injected)
             else:
-                values[digest] = fresh
+                merged = _Held(held.first, held.labels | labels, held.injected or output.injected)
+                values[digest] = merged
         while len(values) > self._max_values:
             del values[next(iter(values))]
 
@@ -386,11 +426,15 @@ def _kind_of(text: str) -> ValueKind | None:
     return None
 
 
-def _observed_forms(scalars: list[tuple[str, Scalar]]) -> Iterator[str]:
-    """Every form an output's values are indexed under: each scalar's forms, each line of
-    a multi-line string, and the values named inside text."""
-    for _, value in scalars:
-        yield from _forms(value)
+def _observed_forms(scalars: list[tuple[str, Scalar]]) -> Iterator[tuple[str, frozenset[str]]]:
+    """Every form an output's values are indexed under, with that value's own data labels:
+    each scalar's forms (labelled from the value and its key), each line of a multi-line
+    string (from the line), and the values named inside text (from their kind)."""
+    for path, value in scalars:
+        key = _key(path)
+        labels = detect_labels(f"{key}: {value}") | _KEY_LABELS.get(key, frozenset())
+        for form in _forms(value):
+            yield form, labels
         # A single word, or a whole value of a known kind (an IBAN, an amount): its forms say
         # it all. Anything else may name values inside it.
         text = value.strip() if isinstance(value, str) else ""
@@ -398,10 +442,30 @@ def _observed_forms(scalars: list[tuple[str, Scalar]]) -> Iterator[str]:
             lines = text.splitlines()
             if len(lines) > 1:
                 for line in lines[:_LINES]:
-                    yield from _forms(line)
+                    line_labels = detect_labels(line)
+                    for form in _forms(line):
+                        yield form, line_labels
             for named in extract_designated(text):
-                yield named.normalized
-                yield named.value.strip().casefold()
+                kind_labels = _KIND_LABELS.get(named.kind, frozenset())
+                yield named.normalized, kind_labels
+                yield named.value.strip().casefold(), kind_labels
+
+
+def _key(path: str) -> str:
+    """The name a value has in its output: the last path segment that is not a list index,
+    lower-case with ``_`` between words (``lines.0.routingNumber`` → ``routing_number``)."""
+    for segment in reversed(path.split(".")):
+        if not segment.isdigit():
+            return _CAMEL.sub("_", segment).replace("-", "_").replace(" ", "_").lower()
+    return ""
+
+
+def _stored(entries: Mapping[bytes, frozenset[str]], limit: int) -> str:
+    """The digests column: JSON ``[[labels], "hex hex ..."]`` groups, the last ``limit``."""
+    groups: dict[frozenset[str], list[str]] = {}
+    for digest, labels in list(entries.items())[-limit:]:
+        groups.setdefault(labels, []).append(digest.hex())
+    return orjson.dumps([[sorted(k), " ".join(v)] for k, v in groups.items()]).decode()
 
 
 def _as_text(scalars: list[tuple[str, Scalar]]) -> str:
@@ -412,6 +476,9 @@ def _as_text(scalars: list[tuple[str, Scalar]]) -> str:
 
 def _terms(mandate: Mandate) -> _Terms:
     in_request = {v.normalized for v in extract_designated(mandate.request)}
+    # every number written in the request, as an amount ("4,250 eur" → "4250"), whatever the
+    # words around it
+    in_request |= {normalize(ValueKind.AMOUNT, n) for n in _NUMBER.findall(mandate.request)}
     designated = {v.normalized for v in mandate.designated}
     for _, value in _scalars(list(mandate.authorization_details)):
         designated |= _forms(value)

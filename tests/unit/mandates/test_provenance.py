@@ -77,7 +77,7 @@ async def test_each_argument_is_traced_to_where_its_value_came_from(engine: Asyn
         "memo": Source.UNKNOWN,
     }
     assert traced["payee.iban"].tool == "erp.vendors.list"
-    assert "bank_details" in traced["payee.iban"].labels
+    assert traced["payee.iban"].labels == {"bank_details"}  # not the contact e-mail's "pii"
     assert not traced["payee.iban"].injected
 
 
@@ -121,9 +121,11 @@ async def test_labels_in_names_the_labels_of_every_output_the_arguments_came_fro
     await index.observe(m.id, "vault.read", {"aws_key": "AKIAIOSFODNN7EXAMPLE"}, now=NOW)
 
     export = {"rows": [{"account": "12345678", "routing": "021000021"}], "note": "Q3 export"}
-    # the vendors table: its tool's label, bank details, and pii (a contact's e-mail address);
-    # not the vault's "secret": no argument came from it
-    assert index.labels_in(m.id, export) == {"vendor", "bank_details", "pii"}
+    # each value carries its own labels and its tool's: the routing and account numbers are
+    # bank details (their keys say so), the table is the vendor master; not the vault's
+    # "secret" (no argument came from it), nor "pii" (the contact's e-mail was not taken)
+    assert index.labels_in(m.id, export) == {"vendor", "bank_details"}
+    assert index.labels_in(m.id, {"to": "ar@globex.example"}) == {"vendor", "pii"}
     assert index.labels_in(m.id, {"note": "nothing observed"}) == frozenset()
     assert index.labels_in("another-mandate", export) == frozenset()
 
