@@ -277,6 +277,9 @@ def test_typos_are_forgiven(matcher: IntentMatcher, text: str, expected: str) ->
         ),
         ("pay invoice INV-2211, 4,250 EUR, to DE89 3704 0044 0532 0130 00", "invoice-payment"),
         ("update ops@umbrella-health.example in the CRM: new phone +44 20 7946 0313", "crm-update"),
+        # one shared word, but a named thing to act on: specific enough
+        ("triage INC-8634 (mail-relay)", "incident-triage"),
+        ("pay INV-6999 4,250 to IT60X0542811101000000123456", "invoice-payment"),
     ],
 )
 def test_values_in_a_request_do_not_drown_its_intent(

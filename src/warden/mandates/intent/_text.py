@@ -130,6 +130,11 @@ def stem(word: str) -> str:
     return word
 
 
+def names_a_value(text: str) -> bool:
+    """Whether ``text`` holds an e-mail address, a URL or something with a digit in it."""
+    return _VALUES.search(text) is not None
+
+
 def without_values(text: str) -> str:
     """``text`` without e-mail addresses, URLs and anything holding a digit (amounts, IBANs,
     dates, ticket ids): they say which thing, not what to do with it."""

@@ -22,7 +22,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from warden.mandates.intent._text import stem, terms, tool_terms, tool_words, typo_distance, words
+from warden.mandates.intent._text import (
+    names_a_value,
+    stem,
+    terms,
+    tool_terms,
+    tool_words,
+    typo_distance,
+    words,
+)
 from warden.mandates.intent.matcher import BoundedCache, ProfileText
 from warden.mandates.models import Match
 
@@ -32,9 +40,10 @@ THRESHOLD = 0.25
 HEAD_WEIGHT = 2.0
 UNKNOWN_SEEN = 3
 SINGLE_TERM = 0.24
-"""A request only one of whose terms a profile shares is weak evidence ("what's going on with
-our numbers?" shares "number" with the CRM profile): its confidence is scaled by this, which
-keeps it below ``THRESHOLD``. A vague request stays unmatched: the safe failure."""
+"""A request only one of whose terms a profile shares, and that names no value, is weak
+evidence ("what's going on with our numbers?" shares "number" with the CRM profile): its
+confidence is scaled by this, which keeps it below ``THRESHOLD``. A vague request stays
+unmatched, the safe failure; "triage INC-8634" names what to act on and is not vague."""
 K1 = 1.2
 B = 0.75
 
@@ -130,7 +139,7 @@ class LexicalMatcher:
         shared = [term for term in weights if term in best.counts]
         coverage = sum(weights[term] for term in shared) / sum(weights.values())
         margin = 1 - runner_up / best_score if best_score > 0 else 0.0
-        evidence = 1.0 if len(shared) > 1 else SINGLE_TERM
+        evidence = 1.0 if len(shared) > 1 or names_a_value(request) else SINGLE_TERM
         confidence = round(coverage * (0.5 + 0.5 * margin) * evidence, 4)
         top = max(best_score, 1e-9)
         ranked = tuple((doc.name, round(confidence * score / top, 4)) for score, doc in scored)
