@@ -332,8 +332,9 @@ class ProvenanceIndex:
 
     def trace(self, mandate: Mandate, arguments: Mapping[str, Any]) -> dict[str, Provenance]:
         """Where each scalar argument (by dotted path) came from: the request, designated
-        data, an earlier tool output (untrusted), or nowhere (unknown). Booleans and nulls
-        are not traced."""
+        data (``authorization_details``, the values the mandate names, the person themself),
+        an earlier tool output (untrusted), or nowhere (unknown). Booleans and nulls are not
+        traced."""
         terms = self._terms_of(mandate)
         seen = self._seen.get(mandate.id)
         return {path: self._source(path, value, terms, seen) for path, value in _scalars(arguments)}
@@ -479,7 +480,7 @@ def _terms(mandate: Mandate) -> _Terms:
     # every number written in the request, as an amount ("4,250 eur" → "4250"), whatever the
     # words around it
     in_request |= {normalize(ValueKind.AMOUNT, n) for n in _NUMBER.findall(mandate.request)}
-    designated = {v.normalized for v in mandate.designated}
+    designated = {v.normalized for v in mandate.designated} | _forms(mandate.person)
     for _, value in _scalars(list(mandate.authorization_details)):
         designated |= _forms(value)
         if isinstance(value, str):

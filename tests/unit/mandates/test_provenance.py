@@ -225,3 +225,9 @@ async def test_a_big_output_and_the_lines_of_a_document_are_indexed(engine: Asyn
     assert seen.values >= 600
     assert traced["iban"].tool == "erp.vendors.list"
     assert traced["street"].tool == "docs.read"
+
+
+async def test_the_person_behind_the_mandate_is_designated(engine: AsyncEngine) -> None:
+    index = await opened(engine)
+    traced = index.trace(mandate(), {"notify": "Alice@Corp.example"})
+    assert traced["notify"].source is Source.DESIGNATED
