@@ -117,15 +117,30 @@ class _Anchored:
 
     pattern: re.Pattern[str]
     anchors: tuple[tuple[str, bytes | None], ...]
+    requires: Words = frozenset()  # one of these words must be in the text, if any are named
+    needs: tuple[str, ...] = ()  # one of these strings must be in the text, if any are named
 
     @classmethod
-    def of(cls, pattern: re.Pattern[str], *anchors: str, gated: bool = True) -> _Anchored:
+    def of(
+        cls,
+        pattern: re.Pattern[str],
+        *anchors: str,
+        gated: bool = True,
+        requires: str = "",
+        needs: tuple[str, ...] = (),
+    ) -> _Anchored:
         """``anchors`` that start with a word are gated on that whole word being in the
         text: list every spelling (``instruction``, ``instructions``). ``gated=False``: the
-        anchors are prefixes of words (``AKIA``), always searched."""
-        return cls(pattern, tuple((a, _first_word(a) if gated else None) for a in anchors))
+        anchors are prefixes of words (``AKIA``), always searched. ``requires``: words (space
+        separated) one of which every match contains — a cheap test before any search."""
+        gates = tuple((a, _first_word(a) if gated else None) for a in anchors)
+        return cls(pattern, gates, frozenset(w.encode() for w in requires.split()), needs)
 
     def matches(self, text: str, words: Words) -> Iterator[re.Match[str]]:
+        if self.requires and words.isdisjoint(self.requires):
+            return
+        if self.needs and not any(n in text for n in self.needs):
+            return
         for anchor, gate in self.anchors:
             if gate is not None and gate not in words:
                 continue
@@ -434,25 +449,35 @@ _PHRASES: tuple[_Anchored, ...] = (
         "instructions", "important", "notice", "reminder", "if you are", "ai", "ais", "llm",
         "llms", "language model", "automated",
         "chatbot", "gpt", "chatgpt", "claude", "copilot", "before",
+        requires="ai ais llm llms language automated chatbot chatbots gpt chatgpt claude copilot "
+        "assistant agent user human person requester",
     ),
     _Anchored.of(_SECRECY, "do not", "don't", "never", "without", "user"),
     _Anchored.of(
         _VOCATIVE, "dear", "hey", "hi", "hello", "ai", "assistant", "agent", "llm", "model",
         "bot", "chatbot", "note", "message", "instruction", "instructions", "directive",
         "attention", "reminder", "notice", "memo",
+        requires="ai ais assistant assistants agent llm llms model bot bots chatbot chatbots "
+        "chatgpt claude gpt copilot language",
     ),
     _Anchored.of(
         _REVEAL, "print", "reveal", "repeat", "show", "output", "display", "leak", "disclose",
         "dump",
+        requires="instructions prompt rules guidelines configuration api key keys secret secrets "
+        "credentials password passwords token tokens environment system",
     ),
     _Anchored.of(
         _COVERT, "quietly", "silently", "secretly", "covertly", "transfer", "send", "forward",
         "approve", "delete", "close", "update", "change", "grant", "escalate", "export",
-        "upload", "pay",
+        "upload", "pay", requires="quietly silently secretly covertly",
     ),
     _Anchored.of(
         _EXFIL, "send", "forward", "email", "mail", "upload", "export", "post", "transfer",
         "share", "copy", "leak", "exfiltrate", "submit",
+        requires="credential credentials password passwords secret secrets api apikey apikeys "
+        "token tokens conversation chat system contents full entire complete whole database "
+        "dump list contacts inbox all bank banking account user",
+        needs=("@", "http"),
     ),
     _Anchored.of(
         _TEMPLATE, "<|", "[inst]", "<<sys>>", "<system", "</system", "<instructions",
