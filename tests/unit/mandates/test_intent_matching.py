@@ -386,3 +386,15 @@ def test_asking_for_semantic_without_the_extra_says_what_to_install(
     with pytest.raises(MatcherUnavailable, match=r"install warden\[semantic\]") as raised:
         make_matcher("semantic")
     assert raised.value.code == "matcher_unavailable"
+
+
+def test_warming_tools_gives_the_same_relevance(semantic: IntentMatcher) -> None:
+    tools = [("crm.contact.update", "Update a CRM contact"), ("hris.absence.create", "")]
+    request = "fix the phone number of our contact at Acme"
+    before = [semantic.relevance(request, tool, description) for tool, description in tools]
+    fresh = make_matcher("semantic")
+    fresh.fit(PROFILES)
+    fresh.warm(tools)
+    after = [fresh.relevance(request, tool, description) for tool, description in tools]
+    assert after == pytest.approx(before, abs=1e-3)
+    assert after[0] > after[1]

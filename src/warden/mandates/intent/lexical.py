@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from warden.mandates.intent._text import (
@@ -154,6 +154,9 @@ class LexicalMatcher:
             if tf:
                 score += weight * tf * (K1 + 1) / (tf + norm)
         return score
+
+    def warm(self, tools: Iterable[tuple[str, str]]) -> None:
+        """Nothing to prepare: lexical relevance costs microseconds."""
 
     def relevance(self, request: str, tool: str, description: str = "") -> float:
         key = (request, tool, description)

@@ -3,7 +3,7 @@ related one action is to that request."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -35,6 +35,10 @@ class IntentMatcher(Protocol):
 
     def relevance(self, request: str, tool: str, description: str = "") -> float:
         """How related calling ``tool`` is to what the person asked, in [0, 1]."""
+
+    def warm(self, tools: Iterable[tuple[str, str]]) -> None:
+        """Prepare ``(tool, description)`` pairs ahead of decisions (the semantic matcher
+        embeds them in one batch); optional to call."""
 
 
 K = TypeVar("K")

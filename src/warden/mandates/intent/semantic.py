@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,11 @@ def _load(path: Path) -> Any:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _tool_text(tool: str, description: str) -> str:
+    words = " ".join(tool.replace("_", " ").replace("-", " ").split("."))
+    return f"{words}: {description}" if description else words
 
 
 def _scale(cosine: float, floor: float, ceiling: float) -> float:
@@ -163,14 +168,24 @@ class SemanticMatcher:
     def _blend(self, semantic: float, lexical: float) -> float:
         return round((1 - self._lexical_weight) * semantic + self._lexical_weight * lexical, 4)
 
+    def warm(self, tools: Iterable[tuple[str, str]]) -> None:
+        """Embed ``(tool, description)`` pairs in one batch, so that ``relevance`` never
+        embeds a tool on a decision's path (call it at start-up and when tools change)."""
+        texts = [
+            text
+            for text in dict.fromkeys(_tool_text(tool, description) for tool, description in tools)
+            if self._tools.get(text) is None
+        ]
+        if texts:
+            for text, vector in zip(texts, self._embed(texts), strict=True):
+                self._tools.put(text, vector)
+
     def relevance(self, request: str, tool: str, description: str = "") -> float:
         key = (request, tool, description)
         cached = self._relevance.get(key)
         if cached is not None:
             return cached
-        text = " ".join(tool.replace("_", " ").replace("-", " ").split(".")) + (
-            f": {description}" if description else ""
-        )
+        text = _tool_text(tool, description)
         vector = self._tools.get(text)
         if vector is None:
             vector = self._tools.put(text, self._embed([text])[0])
