@@ -208,6 +208,7 @@ class Runtime:
                 await self._housekeeper
         with contextlib.suppress(Exception):
             await self._flush_activity()
+        await self.provenance.settled()  # read-backs of observations, before the engine goes
         try:
             await self.shadow.flush()
         except Exception:

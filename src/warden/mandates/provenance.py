@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -44,6 +45,8 @@ from warden.mandates.detectors import BANK_DETAILS, PAYMENT_CARD, PII, SECRET, d
 from warden.mandates.intent import extract_designated, normalize
 from warden.mandates.models import Mandate, Provenance, Source, ValueKind
 from warden.store.schema import observation_keys, observations
+
+log = logging.getLogger("warden.mandates")
 
 MAX_VALUES = 10_000
 """Values remembered per mandate; past it the oldest are forgotten first."""
@@ -168,6 +171,7 @@ class ProvenanceIndex:
         self._key = b""
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._terms: OrderedDict[str, _Terms] = OrderedDict()
+        self._reading: dict[str, asyncio.Task[None]] = {}  # read-backs under way
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -318,6 +322,31 @@ class ProvenanceIndex:
         while len(values) > self._max_values:
             del values[next(iter(values))]
 
+    def _resident(self, mandate_id: str) -> _Seen | None:
+        """The mandate's observations in memory. When they are not (dropped, or older than
+        the start's read-back), they are read back in the background: the decision asking
+        now sees none, the next ones see them."""
+        seen = self._seen.get(mandate_id)
+        if seen is not None or mandate_id in self._reading:
+            return seen
+        try:
+            task = asyncio.get_running_loop().create_task(self.ensure(mandate_id))
+        except RuntimeError:  # no event loop (a synchronous caller): nothing to schedule on
+            return None
+        self._reading[mandate_id] = task
+        task.add_done_callback(lambda done: self._read_back(mandate_id, done))
+        return None
+
+    def _read_back(self, mandate_id: str, task: asyncio.Task[None]) -> None:
+        self._reading.pop(mandate_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not read back the observations of mandate `%s`", mandate_id)
+
+    async def settled(self) -> None:
+        """Wait for the background read-backs under way (tests, shutdown)."""
+        while self._reading:
+            await asyncio.gather(*self._reading.values(), return_exceptions=True)
+
     def _hold(self, mandate_id: str, seen: _Seen) -> None:
         self._seen[mandate_id] = seen
         while len(self._seen) > self._max_mandates:
@@ -336,12 +365,12 @@ class ProvenanceIndex:
         an earlier tool output (untrusted), or nowhere (unknown). Booleans and nulls are not
         traced."""
         terms = self._terms_of(mandate)
-        seen = self._seen.get(mandate.id)
+        seen = self._resident(mandate.id)
         return {path: self._source(path, value, terms, seen) for path, value in _scalars(arguments)}
 
     def labels_in(self, mandate_id: str, arguments: Mapping[str, Any]) -> frozenset[str]:
         """The labels of every observed output that held any of the argument values."""
-        seen = self._seen.get(mandate_id)
+        seen = self._resident(mandate_id)
         if seen is None:
             return frozenset()
         labels: set[str] = set()

@@ -181,7 +181,7 @@ async def test_memory_is_bounded_and_dropped_mandates_are_read_back(engine: Asyn
     await index.observe("txn-3", "t", ["three"], now=NOW)  # txn-1 is dropped from memory
     assert index.trace(m, {"a": "value-7"})["a"].source is Source.UNKNOWN
 
-    await index.ensure(m.id)  # read back from the database
+    await index.settled()  # the trace above started reading it back from the database
     assert index.trace(m, {"a": "value-7"})["a"].source is Source.TOOL_OUTPUT
 
 
