@@ -3,12 +3,17 @@ first start, new versions (audited), history, old versions kept, a restart reads
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.audit.models import EventType
 from warden.mandates.profiles import ProfileInvalid, ProfileNotFound
+from warden.mandates.profiles.service import ProfileService
+from warden.mandates.profiles.store import SqlProfileStore
 from warden.runtime import Runtime
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -116,3 +121,31 @@ async def test_an_invalid_profile_changes_nothing(database_url: str) -> None:
             await runtime.profiles.history("no-such-profile")
     finally:
         await runtime.close()
+
+
+class Recorded:
+    """The events a service hands its audit sink (the ledger itself is tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Mapping[str, Any]]] = []
+
+    async def record(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        self.events.append((event_type, payload))
+
+
+async def test_first_start_stores_the_library_and_says_so_once(engine: AsyncEngine) -> None:
+    audit = Recorded()
+    service = ProfileService(SqlProfileStore(engine), audit)
+    told: list[int] = []
+    service.on_change = lambda versions: told.append(len(versions))
+    await service.load(NOW)
+    assert told == [10]  # one refit of whoever listens, not one per profile
+    assert [e[0] for e in audit.events] == ["profile:applied"] * 10
+
+    again = ProfileService(SqlProfileStore(engine), Recorded())
+    await again.load(NOW)
+    assert [p.name for p in again.active()] == [p.name for p in service.active()]
+    assert [(p.name, p.version) for p in again.versions()][:2] == [
+        ("access-request", 1),
+        ("ap-reconciliation", 1),
+    ]

@@ -48,8 +48,7 @@ class ProfileService:
         records = await self._store.all()
         if not records:
             for source, text in packaged_texts():
-                await self.apply(text, actor=LIBRARY_ACTOR, now=now, source=source)
-            return
+                await self._store_version(text, LIBRARY_ACTOR, now, source)
         for record in records:  # oldest first: the newest of each name ends up active
             self._remember(
                 record,
@@ -113,6 +112,13 @@ class ProfileService:
         """Validate ``text`` and store it as the next version of its profile.
 
         Applying the exact text of the newest version changes nothing and returns it."""
+        stored = await self._store_version(text, actor, now, source)
+        self._changed()
+        return stored
+
+    async def _store_version(
+        self, text: str, actor: str, now: datetime, source: str
+    ) -> PurposeProfile:
         profile = parse(text, source)
         latest = self._records.get(profile.name)
         if latest is not None and latest.digest == digest_of(text):
@@ -130,7 +136,6 @@ class ProfileService:
                 "previous_version": latest.version if latest else None,
             },
         )
-        self._changed()
         return stored
 
     def _changed(self) -> None:
