@@ -352,7 +352,9 @@ _ADDRESSEE = r"(?:ai model|ai agent|ai assistant|ai|assistant|agent|llm|model|bo
 _VOCATIVE = re.compile(
     r"\b(?:dear|hey|hi|hello)\s+(?:ai|assistant|llm|chatgpt|claude|gpt|copilot|bot|agent)\b"
     rf"[^.\n]{{0,80}}?\b{_VERBS}\b"
-    rf"|(?<!\w )(?<!\w)\b{_ADDRESSEE}\s*[:,]\s*(?:\w+\s+){{0,2}}?(?:please\s+|kindly\s+)?{_VERBS}\b"
+    rf"|(?<!\w )(?<!\w)\b{_ADDRESSEE}\s*[:,]\s*[^.\n]{{0,80}}?\b{_VERBS}\b"
+    rf"|\b(?:ai|llm|automated)\s+(?:[\w-]+\s+)?(?:must|should|needs? to|has to|is required to)"
+    rf"\s+(?:please\s+)?{_VERBS}\b"
     r"|\b(?:note|message|instructions?|directive|attention|reminder|notice|memo)\s+(?:to|for)\s+"
     r"(?:the\s+|any\s+|all\s+)?(?:ai|assistant|llm|language model|ai model|ai agent|chatbot|bot)"
     r"s?\b"
@@ -409,7 +411,7 @@ _EXFIL = re.compile(
     r"|chat history|system prompt|contents of|(?:the |this )?(?:full|entire|complete|whole)\s"
     r"|database|dump|vendor list|customer list|contact list|contacts|inbox|all (?:files|data"
     r"|records|emails|messages|documents|invoices and)|bank(?:ing)? details|account details"
-    r"|user's)[^.\n]{0,60}?\bto\s+(?:[^\s@]+@[^\s@]+\.\w+|https?://)"
+    r"|user's)[^.\n]{0,60}?\bto\s+(?:[^\s@]+@[^\s@]+\.\w+|[a-z][a-z0-9+.-]*://)"
 )
 _TEMPLATE = re.compile(
     r"<\|im_start\|>|<\|system\|>|<\|endoftext\|>|\[inst\]|<<sys>>|</?system>|</?instructions>"
@@ -456,9 +458,9 @@ _PHRASES: tuple[_Anchored, ...] = (
     _Anchored.of(
         _VOCATIVE, "dear", "hey", "hi", "hello", "ai", "assistant", "agent", "llm", "model",
         "bot", "chatbot", "note", "message", "instruction", "instructions", "directive",
-        "attention", "reminder", "notice", "memo",
+        "attention", "reminder", "notice", "memo", "automated",
         requires="ai ais assistant assistants agent llm llms model bot bots chatbot chatbots "
-        "chatgpt claude gpt copilot language",
+        "chatgpt claude gpt copilot language automated",
     ),
     _Anchored.of(
         _REVEAL, "print", "reveal", "repeat", "show", "output", "display", "leak", "disclose",
@@ -477,7 +479,7 @@ _PHRASES: tuple[_Anchored, ...] = (
         requires="credential credentials password passwords secret secrets api apikey apikeys "
         "token tokens conversation chat system contents full entire complete whole database "
         "dump list contacts inbox all bank banking account user",
-        needs=("@", "http"),
+        needs=("@", "://"),
     ),
     _Anchored.of(
         _TEMPLATE, "<|", "[inst]", "<<sys>>", "<system", "</system", "<instructions",

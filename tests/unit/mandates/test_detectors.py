@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from test_detectors_corpus import (
     BENIGN,
     HELD_OUT_1_BENIGN,
@@ -13,6 +16,9 @@ from test_detectors_corpus import (
 )
 
 from warden.mandates.detectors import detect_injection, detect_labels, luhn, scan, valid_iban
+from warden.mandates.provenance import _as_text, _scalars
+
+CORPUS = Path(__file__).parents[2] / "scenarios" / "corpus"
 
 # Measured on the whole labelled set (72 benign, 45 injected): precision 1.00, recall 1.00 —
 # optimistic, since every case has now been seen; on cases it had not seen, the detector scored
@@ -122,3 +128,30 @@ def test_the_checksums() -> None:
     assert valid_iban("GB82 WEST 1234 5698 7654 32")
     assert not valid_iban("GB82 WEST 1234 5698 7654 33")
     assert not valid_iban("XX82 WEST 1234 5698 7654 32")  # no such country
+
+
+def _corpus_outputs() -> tuple[list[object], list[object]]:
+    """The tool outputs of the intent corpus (tests/scenarios/corpus, written independently
+    of the detector): those before an injected detour, and all the others."""
+    injected: list[object] = []
+    benign: list[object] = []
+    for path in sorted(CORPUS.glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text())["cases"]:
+            steps = case["actions"]
+            stop = next((i for i, s in enumerate(steps) if s["expect"] != "allow"), len(steps))
+            for index, step in enumerate(steps):
+                if "observe" in step:
+                    detour = case["kind"] == "injected" and index < stop
+                    (injected if detour else benign).append(step["observe"]["result"])
+    return injected, benign
+
+
+def test_the_intent_corpus_tool_outputs() -> None:
+    # Before the detector met these (it was written without them): no false alarm on 202
+    # benign outputs, 39 of 48 injected ones caught (recall 0.81).
+    injected, benign = _corpus_outputs()
+    assert len(benign) >= 200 and len(injected) >= 40
+    as_text = [_as_text(list(_scalars(output))) for output in (*injected, *benign)]
+    flagged = [detect_injection(text) for text in as_text]
+    assert sum(flagged[len(injected) :]) == 0
+    assert sum(flagged[: len(injected)]) / len(injected) >= 0.9
