@@ -31,7 +31,7 @@ import re
 import secrets
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.mandates.detectors import BANK_DETAILS, PAYMENT_CARD, PII, SECRET, detect_labels, scan
 from warden.mandates.intent import extract_designated, normalize
-from warden.mandates.models import Mandate, Provenance, Source, ValueKind
+from warden.mandates.models import DesignatedValue, Mandate, Provenance, Source, ValueKind
 from warden.store.schema import observation_keys, observations
 
 log = logging.getLogger("warden.mandates")
@@ -505,16 +505,22 @@ def _as_text(scalars: list[tuple[str, Scalar]]) -> str:
 
 
 def _terms(mandate: Mandate) -> _Terms:
-    in_request = {v.normalized for v in extract_designated(mandate.request)}
+    in_request = _named(extract_designated(mandate.request))
     # every number written in the request, as an amount ("4,250 eur" → "4250"), whatever the
     # words around it
     in_request |= {normalize(ValueKind.AMOUNT, n) for n in _NUMBER.findall(mandate.request)}
-    designated = {v.normalized for v in mandate.designated} | _forms(mandate.person)
+    designated = _named(mandate.designated) | _forms(mandate.person)
     for _, value in _scalars(list(mandate.authorization_details)):
         designated |= _forms(value)
         if isinstance(value, str):
-            designated |= {v.normalized for v in extract_designated(value)}
+            designated |= _named(extract_designated(value))
     return _Terms(mandate.request.casefold(), frozenset(in_request), frozenset(designated))
+
+
+def _named(values: Iterable[DesignatedValue]) -> set[str]:
+    """Named values' comparison forms: normalized, and as written (an identifier such as
+    ``INV-2041`` is matched whatever its case)."""
+    return {f for v in values for f in (v.normalized, v.value.strip().casefold())}
 
 
 def _literally_in(value: Scalar, request: str) -> bool:

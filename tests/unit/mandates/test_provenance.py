@@ -231,3 +231,12 @@ async def test_the_person_behind_the_mandate_is_designated(engine: AsyncEngine) 
     index = await opened(engine)
     traced = index.trace(mandate(), {"notify": "Alice@Corp.example"})
     assert traced["notify"].source is Source.DESIGNATED
+
+
+async def test_an_identifier_named_in_authorization_details_matches_in_any_case(
+    engine: AsyncEngine,
+) -> None:
+    index = await opened(engine)
+    m = mandate(remittance="settles INV-7731 and INV-7732")
+    traced = index.trace(m, {"reference": "inv-7732"})
+    assert traced["reference"].source is Source.DESIGNATED
