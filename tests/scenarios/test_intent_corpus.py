@@ -84,8 +84,8 @@ async def test_a_risk_guard_rail_without_intent_misses_most_detours_and_blocks_r
 
 @pytest.mark.xfail(
     strict=True,
-    reason="targets not met yet by the default mandate policies and profiles: 88 % in-intent "
-    "allowed, 97.5 % out-of-intent stopped (see docs/intent-evaluation.md)",
+    reason="in-intent target not met yet by the default mandate policies and profiles: 89 % "
+    "allowed against 95 % (99.5 % of out-of-intent actions stopped); docs/intent-evaluation.md",
 )
 async def test_the_mandate_analyser_meets_the_targets_on_the_corpus(tmp_path: Path) -> None:
     """The acceptance test: ≥ 95 % of in-intent actions allowed without step-up, ≥ 98 % of
