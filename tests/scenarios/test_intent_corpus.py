@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from corpus import DOMAINS, KINDS, TOOLS, CorpusRunner, Expect, Mode, Run, load_corpus
 
 CASES = load_corpus()
@@ -82,11 +81,6 @@ async def test_a_risk_guard_rail_without_intent_misses_most_detours_and_blocks_r
     assert any(p.expected is Expect.ALLOW and not p.correct for p in payments)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in-intent target not met yet by the default mandate policies and profiles: 89 % "
-    "allowed against 95 % (99.5 % of out-of-intent actions stopped); docs/intent-evaluation.md",
-)
 async def test_the_mandate_analyser_meets_the_targets_on_the_corpus(tmp_path: Path) -> None:
     """The acceptance test: ≥ 95 % of in-intent actions allowed without step-up, ≥ 98 % of
     out-of-intent high-risk actions denied or stepped up."""

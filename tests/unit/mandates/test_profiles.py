@@ -344,6 +344,29 @@ def test_step_up_rules_ask_a_person_without_denying(profile: PurposeProfile) -> 
     assert [v.rule for v in always.step_up] == ["step_up.tool"]
 
 
+def test_a_source_step_up_watches_the_constrained_arguments_not_free_text(
+    profile: PurposeProfile,
+) -> None:
+    # `to` is constrained for email.send; the subject is text the agent writes itself.
+    written = {
+        "to": Provenance("to", Source.REQUEST),
+        "subject": Provenance("subject", Source.UNKNOWN),
+    }
+    mail = judge(
+        profile, "email.send", {"to": "ap@acme.example", "subject": "Q3"}, provenance=written
+    )
+    assert mail.step_up == () and mail.allowed
+
+
+def test_an_argument_not_passed_at_all_is_not_an_untrusted_one(profile: PurposeProfile) -> None:
+    only_amount = {"amount": Provenance("amount", Source.REQUEST)}
+    paid = judge(profile, "payments.transfer", {"amount": 100}, provenance=only_amount)
+    assert "argument.provenance" not in rules(paid)
+    forged = {**only_amount, "iban": Provenance("iban", Source.TOOL_OUTPUT, tool="web.fetch")}
+    refused = judge(profile, "payments.transfer", {"amount": 100, "iban": IBAN}, provenance=forged)
+    assert rules(refused) != []
+
+
 def test_the_read_only_override_is_reported(profile: PurposeProfile) -> None:
     assert judge(profile, "erp.vendor.read", {}, read_only=False).read_only is True
     assert judge(profile, "payments.transfer", {"amount": 1, "iban": IBAN}).read_only is False

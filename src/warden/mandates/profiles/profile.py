@@ -241,11 +241,11 @@ class PurposeProfile:
     ) -> Iterator[Violation]:
         where = f"purpose profile `{self.name}`"
         what = f"`{rule.argument}` of `{tool}`"
-        if rule.sources is not None:
-            yield from self._sources(where, what, rule, provenance)
         value = lookup(arguments, rule.path)
         if value is _MISSING:
-            return
+            return  # nothing passed, nothing to trust (a schema's `required` says if it must be)
+        if rule.sources is not None:
+            yield from self._sources(where, what, rule, provenance)
         if rule.schema is not None and not rule.schema.is_valid(value):
             yield Violation(
                 "argument.schema", f"{where} requires {what} {_schema_failure(rule, value)}"
@@ -356,6 +356,10 @@ class PurposeProfile:
             f"{_num(amount)}{unit}",
         )
 
+    def _constrained(self, tool: str) -> tuple[ArgumentRule, ...]:
+        rule = self.rule_for(tool)
+        return rule.arguments if rule is not None else ()
+
     def _step_up(
         self, tool: str, arguments: Mapping[str, Any], provenance: Mapping[str, Provenance]
     ) -> Iterator[Violation]:
@@ -373,8 +377,22 @@ class PurposeProfile:
                         STEP_UP,
                     )
             elif rule.source_not_in is not None:
+                # The arguments that carry the action's consequence: the one the rule names,
+                # else those the profile constrains for this tool — not free text the agent
+                # writes (a subject line) or ids it was handed by the tool it just called.
+                watched = (
+                    {rule.argument}
+                    if rule.argument is not None
+                    else {a.argument for a in self._constrained(tool)}
+                )
                 bad = next(
-                    (p for p in provenance.values() if p.source not in rule.source_not_in), None
+                    (
+                        p
+                        for p in provenance.values()
+                        if p.source not in rule.source_not_in
+                        and p.argument.split(".")[0] in watched
+                    ),
+                    None,
                 )
                 if bad is not None:
                     yield Violation(
