@@ -20,12 +20,15 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from warden.decisions.errors import InvalidRequest
 from warden.decisions.models import Action, Decision, DecisionRequest, Entity
+from warden.mandates.service import IssuedMandate
+from warden.mandates.specs import MandateSpec
 from warden.runtime import Runtime
 
 T = TypeVar("T")
@@ -89,6 +92,56 @@ class Warden:
         if self._thread is None:
             return await self.runtime.decide(request)
         return await asyncio.wrap_future(self._submit(self.runtime.decide(request)))
+
+    def issue_mandate(
+        self,
+        person: str,
+        request: str,
+        *,
+        profile: str | None = None,
+        authorization_details: list[dict[str, Any]] | None = None,
+        expires_in: int = 3600,
+        caller: str = "sdk",
+    ) -> IssuedMandate:
+        """Record and sign what ``person`` asked for; pass ``issued.token`` as
+        ``context["mandate"]`` with every action taken for it (synchronous)."""
+        return self._call(
+            self._issue(person, request, profile, authorization_details, expires_in, caller)
+        )
+
+    async def aissue_mandate(
+        self,
+        person: str,
+        request: str,
+        *,
+        profile: str | None = None,
+        authorization_details: list[dict[str, Any]] | None = None,
+        expires_in: int = 3600,
+        caller: str = "sdk",
+    ) -> IssuedMandate:
+        """:meth:`issue_mandate`, async."""
+        work = self._issue(person, request, profile, authorization_details, expires_in, caller)
+        if self._thread is None:
+            return await work
+        return await asyncio.wrap_future(self._submit(work))
+
+    async def _issue(
+        self,
+        person: str,
+        request: str,
+        profile: str | None,
+        details: list[dict[str, Any]] | None,
+        expires_in: int,
+        caller: str,
+    ) -> IssuedMandate:
+        spec = MandateSpec(
+            person=person,
+            request=request,
+            profile=profile,
+            authorization_details=details or [],
+            expires_in=expires_in,
+        )
+        return await self.runtime.mandates.issue(spec, caller=caller, now=datetime.now(UTC))
 
     def close(self) -> None:
         if self._thread is None:

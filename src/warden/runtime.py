@@ -435,6 +435,9 @@ class Runtime:
         self.mandates.use_profiles(
             versions if versions is not None else self.profiles.versions(), self.matcher
         )
+        # The semantic matcher embeds the registered tools once, here, rather than on the
+        # first decision that names each (a no-op for the lexical matcher).
+        self.matcher.warm((t.name, t.description) for t in self.view.registry.tools.values())
 
     def _tool_labels(self, tool: str) -> frozenset[str]:
         known = self.view.registry.tools.get(tool)

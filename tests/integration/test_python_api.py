@@ -54,3 +54,24 @@ def test_malformed_subject_is_a_clear_error(sqlite_url: str) -> None:
     with Warden.open(sqlite_url) as warden, pytest.raises(InvalidRequest) as caught:
         warden.decide({"id": "x"}, "invoke", {"type": "tool", "id": "t"})
     assert caught.value.field == "subject"
+
+
+def test_a_mandate_from_python_binds_the_actions_taken_for_it(sqlite_url: str) -> None:
+    with Warden.open(sqlite_url, bundle=ROOT / "examples" / "mandates") as warden:
+        now = datetime.now(UTC)
+        spec = AgentSpec(id=AP, display_name="AP", owner="ann@acme.example", team="finance")
+        asyncio.run_coroutine_threadsafe(
+            warden.runtime.registry.register_agent(spec, actor="test", now=now), warden._loop
+        ).result()
+        issued = warden.issue_mandate("ann@acme.example", "Reconcile last month's vendor invoices")
+        assert issued.mandate.profile == "ap-reconciliation"
+        subject = {"type": "agent", "id": AP}
+        context = {"mandate": issued.token}
+        read = warden.decide(subject, "invoke", {"type": "tool", "id": "erp.invoice.read"}, context)
+        assert read.outcome is Outcome.ALLOW
+        export = {"type": "tool", "id": "storage.external.upload"}
+        refused = warden.decide(subject, "invoke", export, context)
+        assert [r.code for r in refused.reasons] == ["mandate.out_of_scope"]
+        assert "ap-reconciliation" in refused.reasons[0].message
+        bare = warden.decide(subject, "invoke", {"type": "tool", "id": "erp.invoice.read"})
+        assert [r.code for r in bare.reasons] == ["mandate.missing"]
