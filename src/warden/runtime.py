@@ -402,6 +402,8 @@ class Runtime:
         if it cannot be recorded the answer is deny. ``where`` names the surface that asked
         (``authzen``, ``sdk``, ``mcp``...), for shadow-agent sightings."""
         now = _now()
+        if is_agent(request.subject) and "mandate" in request.context:
+            await self.mandates.prepare(request.context["mandate"], now)
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
         decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
         if is_agent(request.subject):

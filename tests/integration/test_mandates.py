@@ -230,3 +230,38 @@ async def test_concurrent_spends_cannot_overrun_a_budget_and_survive_a_restart(
         assert await again.mandates.charge(issued.mandate.id, over, now) is not None
     finally:
         await again.close()
+
+
+async def test_a_mandate_dropped_from_memory_is_read_back_before_its_next_decision(
+    sqlite_url: str,
+) -> None:
+    from warden.mandates.provenance import ProvenanceIndex
+    from warden.mandates.specs import MandateSpec
+
+    runtime = await Runtime.open(sqlite_url, token_settings=TokenSettings(issuer=ISSUER))
+    now = datetime.now(UTC)
+    try:
+        index = ProvenanceIndex(runtime.engine, max_mandates=1)  # room for one mandate only
+        await index.load(now)
+        runtime.mandates.provenance = index
+        first, second = [
+            await runtime.mandates.issue(
+                MandateSpec(person="ann@acme.example", request=words), caller="t", now=now
+            )
+            for words in ("reconcile vendor invoices", "triage the payments incident")
+        ]
+        iban = "DE89370400440532013000"
+        vendor = {"vendor": "Globex", "iban": iban}
+        await runtime.mandates.observe(
+            first.token, agent=AGENT, tool="erp.vendor.read", result=vendor, now=now
+        )
+        await runtime.mandates.observe(  # pushes the first mandate out of memory
+            second.token, agent=AGENT, tool="itsm.ticket.read", result={"id": "INC-1"}, now=now
+        )
+        context = {"mandate": first.token, "arguments": {"iban": iban}}
+        decided = await runtime.decide(request("payments.transfer", context))
+        block = decided.features["mandate"]
+        assert block["provenance"] == {"iban": "tool_output"}
+        assert "bank_details" in block["labels_in"]
+    finally:
+        await runtime.close()

@@ -109,7 +109,10 @@ class Provenances(Protocol):
         *,
         tool_labels: frozenset[str],
         now: datetime,
+        agent: str | None = None,
     ) -> Any: ...
+
+    async def ensure(self, mandate_id: str) -> None: ...
 
 
 class AuditSink(Protocol):
@@ -379,6 +382,18 @@ class MandateService:
             raise InvalidMandate("the mandate has expired", code="mandate.expired")
         return claims
 
+    async def prepare(self, token: object, now: datetime) -> None:
+        """Before a decision under ``token``: make sure its mandate's observations are in
+        memory (read back once if they were dropped), so the analyser — which does no I/O —
+        sees every data label. An unusable token is left for the analyser to name."""
+        if self.provenance is None or not isinstance(token, str):
+            return
+        try:
+            mandate = self.verify(token, now)
+        except InvalidMandate:
+            return
+        await self.provenance.ensure(mandate.id)
+
     # -- observations --------------------------------------------------------------------
 
     async def observe(
@@ -391,7 +406,7 @@ class MandateService:
         if self.provenance is None:
             raise ProvenanceUnavailable("observations need the provenance index")
         observed = self.provenance.observe(
-            mandate.id, tool, result, tool_labels=self.tool_labels(tool), now=now
+            mandate.id, tool, result, tool_labels=self.tool_labels(tool), now=now, agent=agent
         )
         if inspect.isawaitable(observed):
             observed = await observed
