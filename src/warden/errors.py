@@ -35,3 +35,17 @@ class WardenError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         return {"error": self.code, "message": self.message}
+
+
+class FieldError(WardenError):
+    """Bad input; ``field`` names where it is (a JSON path, or empty for the whole body).
+    Each concept's input error derives from it and from that concept's base error."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.code, "message": self.message, "field": self.field}

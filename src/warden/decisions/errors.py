@@ -14,7 +14,7 @@ These errors are for requests Warden cannot even ask the question about.
 
 from __future__ import annotations
 
-from warden.errors import WardenError
+from warden.errors import FieldError, WardenError
 
 
 class DecisionError(WardenError):
@@ -23,7 +23,7 @@ class DecisionError(WardenError):
     code = "decision_error"
 
 
-class InvalidRequest(DecisionError):
+class InvalidRequest(FieldError, DecisionError):
     """A decision request is malformed: a required field is missing or of the wrong type.
 
     ``field`` is the JSON path of the offending field as the client wrote it, e.g.
@@ -31,13 +31,6 @@ class InvalidRequest(DecisionError):
     """
 
     code = "invalid_request"
-
-    def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        return {"error": self.code, "message": self.message, "field": self.field}
 
 
 class UnsupportedMediaType(DecisionError):

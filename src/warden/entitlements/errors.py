@@ -16,24 +16,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from warden.errors import WardenError
+from warden.errors import FieldError, WardenError
 
 
 class EntitlementError(WardenError):
     code = "entitlement_error"
 
 
-class InvalidEntitlement(EntitlementError):
+class InvalidEntitlement(FieldError, EntitlementError):
     """A field of a grant is malformed; ``field`` names it."""
 
     code = "invalid_input"
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        return {"error": self.code, "message": self.message, "field": self.field}
 
 
 class EntitlementNotFound(EntitlementError):

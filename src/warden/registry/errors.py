@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from warden.errors import WardenError
+from warden.errors import FieldError, WardenError
 
 
 class RegistryError(WardenError):
     code = "registry_error"
 
 
-class InvalidRegistryInput(RegistryError):
+class InvalidRegistryInput(FieldError, RegistryError):
     """A field of an agent or tool is malformed; ``field`` names it."""
 
     code = "invalid_input"
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        return {"error": self.code, "message": self.message, "field": self.field}
 
 
 class AgentNotFound(RegistryError):

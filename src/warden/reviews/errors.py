@@ -11,22 +11,15 @@ ReviewError
 
 from __future__ import annotations
 
-from warden.errors import WardenError
+from warden.errors import FieldError, WardenError
 
 
 class ReviewError(WardenError):
     code = "review_error"
 
 
-class InvalidReviewInput(ReviewError):
+class InvalidReviewInput(FieldError, ReviewError):
     code = "invalid_input"
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        return {"error": self.code, "message": self.message, "field": self.field}
 
 
 class CampaignNotFound(ReviewError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -20,6 +21,7 @@ from warden.audit.api import audit_router
 from warden.decisions.api import authzen_router
 from warden.entitlements.api import entitlement_error_response, entitlement_router
 from warden.entitlements.errors import EntitlementError
+from warden.errors import WardenError
 from warden.mandates.api import mandate_error_response, mandates_router
 from warden.mandates.errors import MandateError
 from warden.mandates.profiles.api import profile_error_response, profile_router
@@ -103,6 +105,15 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def _responding(
+    respond: Callable[[Any], JSONResponse],
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return respond(exc)
+
+    return handle
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -122,37 +133,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         body = {"error": code.get(exc.status_code, "http_error"), "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(RegistryError)
-    async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
-        return registry_error_response(exc)
-
-    @app.exception_handler(ShadowError)
-    async def shadow_error(_: Request, exc: ShadowError) -> JSONResponse:
-        return shadow_error_response(exc)
-
-    @app.exception_handler(EntitlementError)
-    async def entitlement_error(_: Request, exc: EntitlementError) -> JSONResponse:
-        return entitlement_error_response(exc)
-
-    @app.exception_handler(MandateError)
-    async def mandate_error(_: Request, exc: MandateError) -> JSONResponse:
-        return mandate_error_response(exc)
-
-    @app.exception_handler(AccessError)
-    async def access_error(_: Request, exc: AccessError) -> JSONResponse:
-        return access_error_response(exc)
-
-    @app.exception_handler(ReviewError)
-    async def review_error(_: Request, exc: ReviewError) -> JSONResponse:
-        return review_error_response(exc)
-
-    @app.exception_handler(ProfileError)
-    async def profile_error(_: Request, exc: ProfileError) -> JSONResponse:
-        return profile_error_response(exc)
-
-    @app.exception_handler(PolicyError)
-    async def policy_error(_: Request, exc: PolicyError) -> JSONResponse:
-        return policy_error_response(exc)
+    # Each concept maps its own errors to HTTP (its ``api.py``); nothing else does.
+    responders: list[tuple[type[WardenError], Callable[[Any], JSONResponse]]] = [
+        (RegistryError, registry_error_response),
+        (ShadowError, shadow_error_response),
+        (EntitlementError, entitlement_error_response),
+        (MandateError, mandate_error_response),
+        (AccessError, access_error_response),
+        (ReviewError, review_error_response),
+        (ProfileError, profile_error_response),
+        (PolicyError, policy_error_response),
+    ]
+    for error, respond in responders:
+        app.add_exception_handler(error, _responding(respond))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

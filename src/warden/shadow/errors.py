@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from warden.errors import WardenError
+from warden.errors import FieldError, WardenError
 
 
 class ShadowError(WardenError):
@@ -29,17 +29,10 @@ class NotPromotable(ShadowError):
     code = "not_promotable"
 
 
-class InvalidShadowInput(ShadowError):
+class InvalidShadowInput(FieldError, ShadowError):
     """A value given to promote or block is malformed; ``field`` names it."""
 
     code = "invalid_input"
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        return {"error": self.code, "message": self.message, "field": self.field}
 
 
 class ShadowConflict(ShadowError):
