@@ -91,11 +91,10 @@ class MandateAnalyser:
         if not isinstance(arguments, Mapping):
             arguments = {"value": arguments}
         chain_depth = _int(request.context.get("chain_depth"))
-        provenance = service.provenance.trace(mandate, arguments) if service.provenance else {}
-        labels_in = (
-            service.provenance.labels_in(mandate.id, arguments)
+        provenance, labels_in = (
+            service.provenance.assess(mandate, arguments)
             if service.provenance
-            else frozenset()
+            else ({}, frozenset())
         )
         matcher = service.matcher
         relevance = matcher.relevance(mandate.request, tool, description) if matcher else 0.0

@@ -364,9 +364,7 @@ class ProvenanceIndex:
         data (``authorization_details``, the values the mandate names, the person themself),
         an earlier tool output (untrusted), or nowhere (unknown). Booleans and nulls are not
         traced."""
-        terms = self._terms_of(mandate)
-        seen = self._resident(mandate.id)
-        return {path: self._source(path, value, terms, seen) for path, value in _scalars(arguments)}
+        return self.assess(mandate, arguments)[0]
 
     def labels_in(self, mandate_id: str, arguments: Mapping[str, Any]) -> frozenset[str]:
         """The labels of every observed output that held any of the argument values."""
@@ -379,13 +377,36 @@ class ProvenanceIndex:
                 labels |= held.labels
         return frozenset(labels)
 
-    def _source(self, path: str, value: Scalar, terms: _Terms, seen: _Seen | None) -> Provenance:
-        forms = _forms(value)
+    def assess(
+        self, mandate: Mandate, arguments: Mapping[str, Any]
+    ) -> tuple[dict[str, Provenance], frozenset[str]]:
+        """:meth:`trace` and :meth:`labels_in` in one pass over the arguments (what the
+        decision path calls: each value's forms and digests are worked out once)."""
+        terms = self._terms_of(mandate)
+        seen = self._resident(mandate.id)
+        traced: dict[str, Provenance] = {}
+        labels: set[str] = set()
+        for path, value in _scalars(arguments):
+            forms = _forms(value)
+            held = self._held(seen, forms) if seen is not None else []
+            for h in held:
+                labels |= h.labels
+            traced[path] = self._source(path, value, forms, held, terms, seen)
+        return traced, frozenset(labels)
+
+    def _source(
+        self,
+        path: str,
+        value: Scalar,
+        forms: frozenset[str],
+        held: list[_Held],
+        terms: _Terms,
+        seen: _Seen | None,
+    ) -> Provenance:
         if not forms.isdisjoint(terms.in_request) or _literally_in(value, terms.request):
             return Provenance(path, Source.REQUEST)
         if not forms.isdisjoint(terms.designated):
             return Provenance(path, Source.DESIGNATED)
-        held = self._held(seen, forms) if seen is not None else []
         if not held or seen is None:
             return Provenance(path, Source.UNKNOWN)
         tool = seen.outputs[min(h.first for h in held)].tool

@@ -101,6 +101,10 @@ class Provenances(Protocol):
 
     def labels_in(self, mandate_id: str, arguments: Mapping[str, Any]) -> frozenset[str]: ...
 
+    def assess(
+        self, mandate: Mandate, arguments: Mapping[str, Any]
+    ) -> tuple[dict[str, Provenance], frozenset[str]]: ...
+
     def observe(
         self,
         mandate_id: str,
@@ -326,8 +330,9 @@ class MandateService:
         if not isinstance(token, str) or not token:
             raise InvalidMandate("the mandate is not a token", code="mandate.malformed")
         stamp = int(now.timestamp())
-        key = hashlib.sha256(token.encode()).digest()
-        cached = self._verified.get(key.hex())
+        # Keyed by the token itself: a str caches its hash, so the second look-up in one
+        # decision (prepare, then the analyser) costs a dict probe, not another digest.
+        cached = self._verified.get(token)
         if cached is None:
             claims = self._claims(token, now)
             mandate = self._mandates.get(str(claims.get("txn")))
@@ -337,7 +342,7 @@ class MandateService:
                     code="mandate.unknown",
                 )
             cached = (mandate, int(claims["exp"]))
-            self._verified[key.hex()] = cached
+            self._verified[token] = cached
             if len(self._verified) > _CACHE:
                 self._verified.popitem(last=False)
         mandate, exp = cached
