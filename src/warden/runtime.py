@@ -480,7 +480,7 @@ class _RegistryDirectory:
         agent = self._runtime.view.registry.agents.get(agent_id)
         if agent is None:
             return None
-        if agent.expires_at is not None and agent.expires_at <= _now():
+        if agent.expired(_now()):
             return "expired"  # before housekeeping has suspended it
         return agent.status.value
 

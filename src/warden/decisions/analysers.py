@@ -88,7 +88,7 @@ class IdentityAnalyser:
                 Outcome.DENY,
             )
             return Feature(self.name, block, (finding,))
-        if agent.expires_at is not None and agent.expires_at <= now:
+        if agent.expires_at is not None and agent.expired(now):
             # Before housekeeping has suspended it: the expiry holds from its very instant.
             finding = Reason(
                 "agent.expired",

@@ -183,7 +183,7 @@ class GrantAnalyser:
         agent = view.registry.agents.get(request.subject.id)
         if agent is None or agent.status is not AgentStatus.ACTIVE:
             return None  # grants never help an agent that may not act
-        if agent.expires_at is not None and agent.expires_at <= now:
+        if agent.expired(now):
             return None
         try:
             if cedar_entity_type(request.subject.type) != "Agent":

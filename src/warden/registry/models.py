@@ -59,6 +59,10 @@ class Agent:
     status_reason: str = ""  # why the status last changed
     last_active_at: datetime | None = None  # last decision about this agent
 
+    def expired(self, now: datetime) -> bool:
+        """Past its expiry date (whether or not housekeeping has suspended it yet)."""
+        return self.expires_at is not None and self.expires_at <= now
+
     @property
     def owners(self) -> tuple[str, ...]:
         """Every accountable person, the primary owner first."""

@@ -259,7 +259,7 @@ class RegistryService:
         due = [
             a
             for a in await self._store.list_agents()
-            if a.expires_at is not None and a.expires_at <= now and a.status is AgentStatus.ACTIVE
+            if a.expired(now) and a.status is AgentStatus.ACTIVE
         ]
         return [
             await self.transition(
