@@ -397,11 +397,14 @@ class Runtime:
             await self._rebuild()
         return revision
 
-    async def decide(self, request: DecisionRequest, *, where: str = Surface.SDK) -> Decision:
+    async def decide(
+        self, request: DecisionRequest, *, where: str = Surface.SDK, now: datetime | None = None
+    ) -> Decision:
         """Decide and record. The decision is in the ledger before it is returned;
         if it cannot be recorded the answer is deny. ``where`` names the surface that asked
-        (``authzen``, ``sdk``, ``mcp``...), for shadow-agent sightings."""
-        now = _now()
+        (``authzen``, ``sdk``, ``mcp``...), for shadow-agent sightings. ``now`` is the clock
+        (default: the real one); benchmarks replay simulated weeks through it."""
+        now = now or _now()
         if is_agent(request.subject) and "mandate" in request.context:
             await self.mandates.prepare(request.context["mandate"], now)
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).

@@ -54,6 +54,12 @@ class EventType(StrEnum):
     PROFILE_APPLIED = "profile:applied"
     MANDATE_ISSUED = "mandate:issued"
     MANDATE_REVOKED = "mandate:revoked"
+    SESSION_SUSPENDED = "session:suspended"
+    SESSION_RESUMED = "session:resumed"
+    DRIFT_ALERT = "drift:alert"
+    BASELINE_FROZEN = "baseline:frozen"
+    BASELINE_UNFROZEN = "baseline:unfrozen"
+    BASELINE_RESET = "baseline:reset"
 
 
 DECISION_EVENTS = frozenset(

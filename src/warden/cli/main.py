@@ -33,6 +33,8 @@ def _register_subcommands() -> None:
         "scim",
         "shadow",
         "profiles",
+        "sessions",
+        "baseline",
     ):
         try:
             module = importlib.import_module(f"warden.cli.{name}")

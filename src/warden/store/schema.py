@@ -356,3 +356,7 @@ observation_keys = Table(
     Column("secret", String(128), nullable=False),  # hex; the HMAC key of the digests above
     Column("created_at", String(40), nullable=False),
 )
+
+# --- sessions — migration 0011 --------------------------------------------------------------
+
+# --- behavioural baselines — migration 0012 -------------------------------------------------
