@@ -37,7 +37,9 @@ _MAX_NUMBERS = 32  # numeric arguments kept per action (for outliers)
 _MAX_DESTINATIONS = 16
 _MAX_DEPTH = 4
 _EMAIL = re.compile(r"^[^@\s]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/\s]+@)?([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?::\d+)?", re.I)
+_URL = re.compile(
+    r"^[a-z][a-z0-9+.-]*://(?:[^@/\s]+@)?([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?::\d+)?", re.I
+)
 
 MandateOf = Callable[[object, datetime], str]
 """Given ``context.mandate`` (the token, as sent) and the clock: the verified mandate's id, or
