@@ -18,6 +18,10 @@ from warden.policy import locate
 from warden.policy.bundle import ENTITIES_FILE, SCHEMA_FILE
 from warden.policy.models import Bundle, PolicyProblem
 
+RESPONSES = frozenset({"suspend_session"})
+"""What a ``@respond("...")`` forbid asks the runtime to do when it determines a decision
+(space-separated): ``suspend_session`` suspends the session the action was in and raises an
+alert."""
 STEP_UP = "step_up"
 _EOF = "unexpected end of input"
 _CLOSE = "\n;"
@@ -169,6 +173,13 @@ def _annotation_problems(bundle: Bundle, policies: list[CompiledPolicy]) -> list
         if outcome != STEP_UP or ("outcome" in policy.annotations and policy.effect != "forbid"):
             why = "`@outcome` must be `step_up` on a `forbid` policy"
             problems.append(_annotation_problem(bundle, policy, why, "`@outcome`"))
+        respond = policy.annotations.get("respond")
+        if "respond" in policy.annotations and (
+            policy.effect != "forbid" or not respond or not set(respond.split()) <= RESPONSES
+        ):
+            known = ", ".join(f"`{r}`" for r in sorted(RESPONSES))
+            why = f"`@respond` takes one or more of {known} on a `forbid` policy"
+            problems.append(_annotation_problem(bundle, policy, why, "`@respond`"))
         if label and label in seen:
             why = f"`@id` `{label}` is also the id of `{seen[label]}`"
             problems.append(_annotation_problem(bundle, policy, why, "`@id`"))

@@ -114,6 +114,12 @@ class PreparedPolicies:
             for p in self._policies.values()
             if p.resource_type is not None and p.resource_id is not None
         )
+        # Policy code → what it asks the runtime to do when it determines a decision.
+        self._responses: dict[str, frozenset[str]] = {
+            p.code: frozenset((p.compiled.annotations.get("respond") or "").split())
+            for p in self._policies.values()
+            if p.compiled.annotations.get("respond")
+        }
         self._compiled = compiled
         self._slicing = slicing
         self._slices: dict[SliceKey, _Slice] = {}
@@ -131,6 +137,16 @@ class PreparedPolicies:
     def for_revision(self, revision: int) -> PreparedPolicies:
         """The same prepared policies under another revision number."""
         return PreparedPolicies(revision, self.bundle, self._compiled, slicing=self._slicing)
+
+    def responses(self, reasons: Iterable[Reason]) -> frozenset[str]:
+        """What the policies among ``reasons`` ask the runtime to do (``@respond``)."""
+        if not self._responses:
+            return frozenset()
+        found: frozenset[str] = frozenset()
+        for reason in reasons:
+            if reason.source == "policy" and reason.code in self._responses:
+                found |= self._responses[reason.code]
+        return found
 
     @property
     def policy_ids(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from warden.decisions.models import Outcome, Reason
 from warden.policy import Bundle, PolicyProblem, PolicyValidationError, PreparedPolicies
 from warden.policy.engine import validate_bundle
 
@@ -79,6 +80,32 @@ def test_outcome_only_step_up_on_forbid(schema: str, policy: str, column: int) -
     [problem] = problems(schema, policy)
     assert (problem.line, problem.column) == (1, column)
     assert "`@outcome`" in problem.message
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        '@respond("suspend_session") permit(principal, action, resource);',
+        '@respond("reboot_the_world") forbid(principal, action, resource);',
+        '@respond("") forbid(principal, action, resource);',
+    ],
+)
+def test_respond_names_a_known_response_on_a_forbid(schema: str, policy: str) -> None:
+    [problem] = problems(schema, policy)
+    assert "`@respond`" in problem.message and "`suspend_session`" in problem.message
+
+
+def test_responses_of_the_policies_that_determined_a_decision(schema: str) -> None:
+    text = (
+        '@id("drift.extreme") @respond("suspend_session") forbid(principal, action, resource);\n'
+        '@id("plain") forbid(principal, action, resource);\n'
+    )
+    prepared = PreparedPolicies.prepare(Bundle({"a.cedar": text}, schema, ()), 1)
+    extreme = Reason("drift.extreme", "", "policy", Outcome.DENY)
+    plain = Reason("plain", "", "policy", Outcome.DENY)
+    finding = Reason("drift.extreme", "", "analyser", Outcome.DENY)  # not a policy
+    assert prepared.responses([plain, extreme]) == {"suspend_session"}
+    assert prepared.responses([plain, finding]) == frozenset()
 
 
 def test_duplicate_ids_are_a_problem(schema: str) -> None:
