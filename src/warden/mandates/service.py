@@ -187,6 +187,8 @@ class MandateService:
         self._budget_lock = asyncio.Lock()
         # The registry's labels for a tool (set by the runtime); observations add detected ones.
         self.tool_labels: Callable[[str], frozenset[str]] = lambda tool: frozenset()
+        # Told of every observation (the runtime hands its labels to the agent's session).
+        self.on_observed: Callable[[str, str, frozenset[str], bool, datetime], None] | None = None
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -323,6 +325,10 @@ class MandateService:
 
     # -- the decision path ---------------------------------------------------------------
 
+    def live(self, mandate_id: str) -> Mandate | None:
+        """A mandate held in memory (issued or loaded, not yet expired at load), by id."""
+        return self._mandates.get(mandate_id)
+
     def verify(self, token: str, now: datetime) -> Mandate:
         """The mandate a presented token stands for; :class:`InvalidMandate` (with ``code``
         ``mandate.forged``, ``.expired``, ``.foreign``, ``.revoked``, ``.unknown``) if none.
@@ -415,6 +421,8 @@ class MandateService:
         )
         if inspect.isawaitable(observed):
             observed = await observed
+        if self.on_observed is not None:
+            self.on_observed(agent, mandate.id, observed.labels, observed.injected, now)
         return {
             "mandate_id": mandate.id,
             "agent": agent,
