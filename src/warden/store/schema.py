@@ -359,4 +359,30 @@ observation_keys = Table(
 
 # --- sessions — migration 0011 --------------------------------------------------------------
 
+# One summary per session (one agent under one mandate), upserted by the sessions flush and at
+# once on suspend/resume: counts, tools and data labels, never argument values. Live state
+# (windows, recent actions) is in memory; a suspended session stays suspended across restarts.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(28), primary_key=True),  # "ses_" + sha256(agent \0 mandate)[:24]
+    Column("agent", String(2048), nullable=False, index=True),
+    Column("mandate", String(64), nullable=False),  # "" = actions without a mandate
+    Column("status", String(20), nullable=False, index=True),  # active | suspended
+    Column("status_reason", Text, nullable=False, server_default=""),
+    Column("status_by", String(320), nullable=True),
+    Column("status_at", String(40), nullable=True),
+    Column("started_at", String(40), nullable=False),
+    Column("last_at", String(40), nullable=True),
+    Column("actions", BigInteger, nullable=False),
+    Column("denied", BigInteger, nullable=False),
+    Column("observations", BigInteger, nullable=False),
+    Column("tools_used", Text, nullable=False),  # JSON arrays, sorted
+    Column("labels_seen", Text, nullable=False),
+    Column("labels_changed", Text, nullable=False),
+    Column("destinations", Text, nullable=False),  # at most 1,000 domains
+    Column("drift", Integer, nullable=True),  # the running session drift score, 0-100
+    Column("updated_at", String(40), nullable=False, index=True),
+)
+
 # --- behavioural baselines — migration 0012 -------------------------------------------------
