@@ -386,3 +386,20 @@ sessions = Table(
 )
 
 # --- behavioural baselines — migration 0012 -------------------------------------------------
+
+# What each agent (kind "agent") and each purpose profile (kind "profile", for cold start)
+# normally does, learned from allowed actions (warden.behavior); written behind by
+# housekeeping. ``data`` holds the counts and histograms as JSON (never argument values
+# beyond numeric ranges; recipients only as digests).
+baselines = Table(
+    "baselines",
+    metadata,
+    Column("kind", String(10), primary_key=True),  # "agent" | "profile"
+    Column("subject", String(2048), primary_key=True),  # the agent's id or the profile's name
+    Column("frozen", Boolean, nullable=False),
+    Column("actions", Integer, nullable=False),
+    Column("first_at", String(40), nullable=True),
+    Column("last_at", String(40), nullable=True),
+    Column("updated_at", String(40), nullable=False),
+    Column("data", Text, nullable=False),  # JSON, see Baseline.to_data
+)
