@@ -187,6 +187,25 @@ def test_policy_apply_and_show_on_the_local_store(store: Path, tmp_path: Path) -
     assert_refused(warden("policy", "show", "99"), "no revision `99`")
 
 
+def test_several_folders_apply_together_as_one_bundle(store: Path, tmp_path: Path) -> None:
+    write_bundle(tmp_path / "good", {"finance.cedar": FINANCE_POLICY})
+    write_bundle(tmp_path / "bad", {"broken.cedar": BROKEN_POLICY})
+
+    refused = warden("policy", "apply", "good", "bad")
+    assert refused.exit_code == 1
+    assert "bad/broken.cedar:4:" in refused.stdout  # named from where it was given
+
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "x.cedar").write_text('@id("x") forbid(principal, action, resource);')
+    applied = warden("policy", "apply", "good", "more", "--json")
+    assert applied.exit_code == 0, applied.output
+    shown = json.loads(warden("policy", "show", "--json").stdout)
+    assert sorted(shown["policies"]) == ["good/finance.cedar", "more/x.cedar"]
+
+    (tmp_path / "more" / "schema.cedarschema").write_text("entity Person;\n")
+    assert_refused(warden("policy", "apply", "good", "more"), "different schemas")
+
+
 def _case(name: str, agent: str, tool: str, expected: str) -> dict[str, object]:
     request = {
         "subject": {"type": "agent", "id": agent},

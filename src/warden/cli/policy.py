@@ -18,7 +18,7 @@ from warden.decisions.authzen import parse_evaluation
 from warden.decisions.errors import DecisionError
 from warden.decisions.models import Decision, DecisionRequest, Outcome
 from warden.errors import WardenError
-from warden.policy.bundle import load_bundle
+from warden.policy.bundle import load_bundles
 from warden.policy.errors import PolicyValidationError
 from warden.policy.models import Bundle, PolicyProblem, PolicyRevision
 from warden.registry.specs import AgentSpec, AnnotationsSpec, ToolSpec
@@ -28,6 +28,7 @@ policy_app = typer.Typer(
 )
 
 BUNDLE_HELP = "Bundle folder: *.cedar files, optional schema.cedarschema and entities.json."
+BUNDLES_HELP = BUNDLE_HELP + " Several folders are applied together as one bundle."
 OUTCOME_STYLE = {"allow": "bold green", "deny": "bold red", "step_up": "bold yellow"}
 
 
@@ -40,19 +41,21 @@ def register(app: typer.Typer) -> None:
 
 @policy_app.command("validate")
 def validate(
-    folder: Path = typer.Argument(..., metavar="DIR", help=BUNDLE_HELP),
+    folders: list[Path] = typer.Argument(..., metavar="DIR...", help=BUNDLES_HELP),
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Check a bundle against its schema without applying it; exit 1 on any problem."""
-    bundle = read_bundle(folder)
+    bundle, folder = read_bundle(folders), _base(folders)
     with connect(url) as backend:
         problems = backend.validate_policies(bundle)
     if as_json:
         print_json({"valid": not problems, "problems": [p.to_dict() for p in problems]})
     elif not problems:
         verb = "is" if len(bundle.policies) == 1 else "are"
-        console.print(f"[green]ok[/]: {_files(bundle)} in `{folder}` {verb} valid", highlight=False)
+        console.print(
+            f"[green]ok[/]: {_files(bundle)} in `{bundle.source}` {verb} valid", highlight=False
+        )
     else:
         print_problems(folder, problems)
     if problems:
@@ -61,12 +64,12 @@ def validate(
 
 @policy_app.command("apply")
 def apply(
-    folder: Path = typer.Argument(..., metavar="DIR", help=BUNDLE_HELP),
+    folders: list[Path] = typer.Argument(..., metavar="DIR...", help=BUNDLES_HELP),
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Validate a bundle and make it the active revision (exit 1, nothing changed, if invalid)."""
-    bundle = read_bundle(folder)
+    bundle, folder = read_bundle(folders), _base(folders)
     with connect(url) as backend:
         try:
             revision = backend.apply_policies(bundle)
@@ -76,7 +79,7 @@ def apply(
         print_json(revision_json(revision))
         return
     console.print(
-        f"applied [bold]revision {revision.revision}[/] from `{folder}` "
+        f"applied [bold]revision {revision.revision}[/] from `{bundle.source}` "
         f"({_files(bundle)}, digest {revision.digest[:12]})",
         highlight=False,
     )
@@ -125,11 +128,16 @@ def show(
     console.print(table)
 
 
-def read_bundle(folder: Path) -> Bundle:
+def read_bundle(folders: Path | Sequence[Path]) -> Bundle:
     try:
-        return load_bundle(folder)
+        return load_bundles([folders] if isinstance(folders, Path) else folders)
     except WardenError as exc:
         fail(exc.message)
+
+
+def _base(folders: Sequence[Path]) -> Path:
+    """Where problem files are named from: the folder, or (several) the paths as given."""
+    return folders[0] if len(folders) == 1 else Path()
 
 
 def print_problems(folder: Path, problems: Iterable[PolicyProblem]) -> None:

@@ -8,7 +8,7 @@ A bundle folder holds ``*.cedar`` policy files (found recursively), an optional
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -42,6 +42,30 @@ def load_bundle(path: str | Path) -> Bundle:
     entities_file = folder / ENTITIES_FILE
     entities = _read_entities(entities_file) if entities_file.is_file() else ()
     return Bundle(policies=policies, schema=schema, entities=entities, source=str(folder))
+
+
+def load_bundles(paths: Sequence[str | Path]) -> Bundle:
+    """One bundle from several folders (``warden policy apply examples/mandates
+    examples/sessions``): each policy file keyed by its path (``examples/sessions/x.cedar``),
+    entities concatenated; the folders must share one schema (their own or the default)."""
+    bundles = [load_bundle(p) for p in paths]
+    if len(bundles) == 1:
+        return bundles[0]
+    first = bundles[0]
+    for other in bundles[1:]:
+        if other.schema != first.schema:
+            raise BundleError(
+                f"`{first.source}` and `{other.source}` have different schemas; "
+                "folders applied together must share one"
+            )
+    policies = {
+        f"{Path(b.source).as_posix()}/{name}": text
+        for b in bundles
+        for name, text in b.policies.items()
+    }
+    entities = tuple(e for b in bundles for e in b.entities)
+    source = " + ".join(b.source for b in bundles)
+    return Bundle(policies=policies, schema=first.schema, entities=entities, source=source)
 
 
 def _read(file: Path) -> str:
