@@ -42,6 +42,9 @@ from typing import Any, Protocol
 
 from warden.behavior.baseline import START, Baseline, recipient_digest, signed_log
 from warden.sessions.facts import ActionFacts
+from warden.sessions.models import DriftMark
+
+__all__ = ["DriftMark", "DriftResult", "DriftSettings", "Signal", "combine", "explain", "signals"]
 
 SIGNALS = (
     "novel_tool",
@@ -60,8 +63,7 @@ _TENFOLD = math.log(10.0)
 
 
 class MarkLike(Protocol):
-    """What a session keeps of its last action's drift (:class:`DriftMark` or the sessions
-    module's own)."""
+    """What a session keeps of its last action's drift (a :class:`DriftMark`)."""
 
     @property
     def score(self) -> float: ...
@@ -82,15 +84,6 @@ class SessionLike(Protocol):
     def drift(self) -> MarkLike | None: ...
 
     def count(self, window: str, now: datetime) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DriftMark:
-    """What the session keeps of the drift of one action."""
-
-    score: float  # this action's drift score 0..1
-    session_score: float  # the new running session score 0..1
-    run: int  # consecutive high actions, this one included
 
 
 @dataclass(frozen=True, slots=True)
