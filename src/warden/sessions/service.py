@@ -226,11 +226,8 @@ def _reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
         raise InvalidSessionInput("a reason is required", field="reason")
-    if len(reason) > MAX_REASON:
-        raise InvalidSessionInput(
-            f"the reason is longer than {MAX_REASON} characters", field="reason"
-        )
-    return reason
+    # Cut, never refused: a suspension must not fail because its explanation is long.
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…"
 
 
 def _event(state: SessionState, actor: str, reason: str) -> dict[str, Any]:

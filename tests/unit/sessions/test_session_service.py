@@ -154,3 +154,9 @@ async def test_list_filters_and_show_details_without_argument_values(
     assert "31337" not in repr(shown) and "mallory" not in repr(shown)
     with pytest.raises(SessionNotFound):
         await sessions.show("ses_unknown")
+
+
+async def test_a_long_reason_is_cut_not_refused(sessions: SessionService) -> None:
+    sessions.record(facts("erp.read", START), Outcome.ALLOW)
+    summary = await sessions.suspend(SID, actor="warden", reason="drift " * 400, now=START)
+    assert summary["status"] == "suspended" and len(summary["status_reason"]) == 500
