@@ -106,6 +106,8 @@ class Baseline:
     recipients: OrderedDict[str, int] = field(default_factory=OrderedDict)
     contacting: int = 0  # actions that named a destination
     novel_contacts: int = 0  # ... of which named a domain not contacted before
+    contacts: int = 0  # domain contacts counted in ``destinations`` (the kept ones)
+    singletons: int = 0  # domains in ``destinations`` contacted exactly once
     hours: list[int] = field(default_factory=lambda: [0] * HOURS)
     depths: list[int] = field(default_factory=lambda: [0] * (MAX_DEPTH_BIN + 1))
     max_depth: int = 0
@@ -131,9 +133,11 @@ class Baseline:
         )
 
     def novelty_rate(self) -> float:
-        """How often this subject's contacting actions reach a domain it had not contacted
-        before (Laplace-smoothed): an outreach agent's is high, an AP clerk's near zero."""
-        return (self.novel_contacts + 0.5) / (self.contacting + 1.0)
+        """The chance that this subject's next contact is with a domain it never contacted:
+        the Good-Turing estimate, the share of contacts with domains contacted only once
+        (smoothed). An outreach agent mailing new prospects keeps it high; an AP clerk that
+        knows its vendors drives it towards zero, however many it discovered at first."""
+        return (self.singletons + 0.5) / (self.contacts + 1.0)
 
     def rate_quantile(self, q: float = 0.99) -> int:
         """The ``q`` quantile of actions-per-minute in a session (cached; O(65) to refresh)."""
@@ -196,12 +200,23 @@ class Baseline:
         if not facts.destinations:
             return
         self.contacting += 1
-        if any(d not in self.destinations for d in facts.destinations):
-            self.novel_contacts += 1
+        self.novel_contacts += any(d not in self.destinations for d in facts.destinations)
         for domain in facts.destinations:
-            _touch(self.destinations, domain, MAX_DESTINATIONS)
+            self._contact(domain)
         for address in facts.recipients:
             _touch(self.recipients, recipient_digest(address), MAX_RECIPIENTS)
+
+    def _contact(self, domain: str) -> None:
+        seen = self.destinations
+        count = seen.get(domain, 0) + 1
+        seen[domain] = count
+        seen.move_to_end(domain)
+        self.contacts += 1
+        self.singletons += 1 if count == 1 else -1 if count == 2 else 0
+        if len(seen) > MAX_DESTINATIONS:
+            _, forgotten = seen.popitem(last=False)
+            self.contacts -= forgotten
+            self.singletons -= forgotten == 1
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -247,6 +262,8 @@ class Baseline:
         baseline.recipients = OrderedDict((r, c) for r, c in data["recipients"])
         baseline.contacting = data["contacting"]
         baseline.novel_contacts = data["novel_contacts"]
+        baseline.contacts = sum(baseline.destinations.values())
+        baseline.singletons = sum(1 for c in baseline.destinations.values() if c == 1)
         baseline.hours = list(data["hours"])
         baseline.depths = list(data["depths"])
         baseline.max_depth = data["max_depth"]

@@ -105,7 +105,7 @@ class DriftSettings:
     high: float = 0.5  # an action scoring at least this extends the run
     sustained_score: float = 0.5
     sustained_run: int = 3
-    novelty_scale: float = 0.1  # new_destination strength * exp(-novelty rate / this)
+    novelty_scale: float = 0.15  # new_destination strength * exp(-novelty rate / this)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +231,7 @@ def _new_destination(b: Baseline, facts: ActionFacts, who: str, scale: float) ->
     rate = b.novelty_rate()
     damp = 1.0 if facts.external else 0.6
     new = next((d for d in facts.destinations if d not in b.destinations), None)
-    habit = f"{who} reaches a new domain in {rate:.1%} of the actions that name one"
+    habit = f"{who} contacts a new domain about {rate:.1%} of the time"
     if new is not None:
         strength = 0.9 * math.exp(-rate / scale) * damp
         return Signal("new_destination", strength, f"first contact with `{new}` ({habit})")
