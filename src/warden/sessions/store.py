@@ -124,7 +124,8 @@ class SqlSessionSummaries:
         return [r for r in rows if r["id"] not in skip][:limit]
 
 
-_UPDATE_COLUMNS = [c.name for c in table.columns if c.name != "id"]
+_COLUMNS = [str(c.name) for c in table.columns]  # plain str: orjson refuses str subclasses
+_UPDATE_COLUMNS = [name for name in _COLUMNS if name != "id"]
 _UPDATE = (
     update(table)
     .where(table.c.id == bindparam("b_id"))
@@ -146,7 +147,7 @@ def _row(summary: dict[str, Any], updated_at: str) -> dict[str, Any]:
 
 
 def _summary(row: Any) -> dict[str, Any]:
-    summary = {c.name: row[c.name] for c in table.columns if c.name != "updated_at"}
+    summary = {name: row[name] for name in _COLUMNS if name != "updated_at"}
     for name in _SETS:
         summary[name] = orjson.loads(row[name])
     return summary
