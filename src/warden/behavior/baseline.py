@@ -182,6 +182,8 @@ class Baseline:
             self.surprise.add(-math.log(self.transition_p(previous, tool)))
         if tool in self.tools or len(self.tools) < MAX_TOOLS:
             self.tools[tool] = self.tools.get(tool, 0) + 1
+        if previous != START and previous not in self.tools:
+            return  # an untracked tool (past the cap) has no transitions either
         pair = (previous, tool)
         if pair in self.transitions or len(self.transitions) < MAX_TRANSITIONS:
             self.transitions[pair] = self.transitions.get(pair, 0) + 1
