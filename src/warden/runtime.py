@@ -21,11 +21,14 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.access.service import AccessService
+from warden.alerts.webhooks import Alert, WebhookNotifier, secret_from_env, webhooks_from_env
 from warden.audit.errors import LedgerUnavailable
 from warden.audit.ledger import Ledger, new_entry_id
 from warden.audit.models import EventType
 from warden.audit.store.sql import SqlLedgerStore
 from warden.audit.store.sqlite import SqliteLedgerStore
+from warden.behavior.analyser import DriftAnalyser
+from warden.behavior.service import BehaviorService
 from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser, is_agent
 from warden.decisions.models import Decision, DecisionRequest, Outcome, Reason
 from warden.decisions.pipeline import evaluate
@@ -35,6 +38,7 @@ from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
 from warden.mandates.analyser import MandateAnalyser
+from warden.mandates.errors import InvalidMandate
 from warden.mandates.intent import ProfileText, extract_designated, make_matcher
 from warden.mandates.models import BudgetCharge, DesignatedValue
 from warden.mandates.profiles.profile import PurposeProfile
@@ -55,6 +59,10 @@ from warden.registry.store.sql import SqlRegistryStore
 from warden.reviews.service import ReviewService
 from warden.reviews.store import ReviewStore
 from warden.scim.service import ScimResources
+from warden.sessions.analyser import SessionAnalyser
+from warden.sessions.facts import ActionFacts, FactsCache
+from warden.sessions.models import DriftMark
+from warden.sessions.service import SessionService
 from warden.shadow.analyser import BlockedAnalyser
 from warden.shadow.models import Surface
 from warden.shadow.service import ShadowService
@@ -143,6 +151,16 @@ class Runtime:
         # Request → purpose profile: lexical by default, `semantic` with warden[semantic].
         self.matcher = make_matcher(os.environ.get("WARDEN_INTENT_MATCHER") or "lexical")
         self.profiles.on_change = self._use_profiles
+        # Sessions (one agent under one mandate) and behavioural baselines: context.session
+        # and context.drift, from the same facts of each action, extracted once.
+        self.facts = FactsCache(self._mandate_id)
+        self.sessions = SessionService(engine, _LedgerSink(self.ledger))
+        self.behavior = BehaviorService(engine, _LedgerSink(self.ledger))
+        self.housekeeping["session-flush"] = self.sessions.flush
+        self.housekeeping["baseline-flush"] = self.behavior.flush
+        self.mandates.on_observed = self.sessions.observe
+        self.alerts = WebhookNotifier(webhooks_from_env(), secret=secret_from_env())
+        self._drift = DriftAnalyser(self.behavior, self.sessions, self.facts, self._profile_of)
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -154,6 +172,8 @@ class Runtime:
             *DEFAULT_ANALYSERS,
             GrantAnalyser(),
             MandateAnalyser(self.mandates),
+            SessionAnalyser(self.sessions, self.facts),
+            self._drift,
         )
         # Blocked identifiers first: denied with their own reason, registered or not.
         self.analysers = (BlockedAnalyser(self.shadow.is_blocked), *self.analysers)
@@ -193,6 +213,8 @@ class Runtime:
             await runtime.mandates.load(_now())
             await runtime.provenance.load(_now())
             await runtime.shadow.load()
+            await runtime.sessions.load(_now())
+            await runtime.behavior.load()
         except BaseException:
             await runtime.close()
             raise
@@ -209,6 +231,12 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self._flush_activity()
         await self.provenance.settled()  # read-backs of observations, before the engine goes
+        for name in ("session-flush", "baseline-flush"):
+            try:
+                await self.housekeeping[name](_now())
+            except Exception:
+                log.exception("housekeeping job %s failed at close", name)
+        await self.alerts.close()
         try:
             await self.shadow.flush()
         except Exception:
@@ -409,6 +437,7 @@ class Runtime:
             await self.mandates.prepare(request.context["mandate"], now)
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
         decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
+        facts = self.conclude(request, decision, now)
         if is_agent(request.subject):
             if request.subject.id in self.view.registry.agents:  # bounded by the registry
                 self._activity[request.subject.id] = now
@@ -424,7 +453,87 @@ class Runtime:
         except LedgerUnavailable:
             log.error("ledger unavailable; denying decision %s", decision.decision_id)
             return _unrecorded(decision)
+        if facts is not None and decision.outcome is not Outcome.ALLOW:
+            await self._respond(facts, decision, now)
         return decision
+
+    def conclude(
+        self, request: DecisionRequest, decision: Decision, now: datetime
+    ) -> ActionFacts | None:
+        """Right after a decision, before anything else can run: the agent's baseline learns
+        from an allowed action, and the action joins its session (so the next action sees
+        it). Synchronous and O(1) in the session's length and the agent's history.
+
+        An action the budget check or the ledger turns into a deny afterwards stays counted
+        as decided here (the safe direction for brakes and limits)."""
+        facts = self.facts.of(request, self.view, now)
+        if facts is None:
+            return None
+        session = self.sessions.get(facts.session_key)
+        result = self._drift.latest(facts)
+        if decision.outcome is Outcome.ALLOW:
+            self.behavior.learn(facts, session, self._profile_of(facts))
+        mark = None
+        if result is not None:
+            kept = self.behavior.mark(result)
+            mark = DriftMark(kept.score, kept.session_score, kept.run)
+        self.sessions.record(facts, decision.outcome, drift=mark)
+        return facts
+
+    async def _respond(self, facts: ActionFacts, decision: Decision, now: datetime) -> None:
+        """Carry out what the deciding policies ask (``@respond``): suspend the session and
+        raise an alert (ledger event + webhooks). A failure here is logged; the decision
+        already stands."""
+        responses = self.view.policies.responses(decision.reasons)
+        if "suspend_session" not in responses:
+            return
+        state = self.sessions.get(facts.session_key)
+        if state is None or state.suspended:
+            return
+        codes = [r.code for r in decision.reasons if r.outcome is Outcome.DENY]
+        drift = decision.features.get("drift") or {}
+        why = f"{', '.join(codes)}: {drift.get('explanation') or decision.reasons[0].message}"
+        try:
+            await self.sessions.suspend(state.id, actor="warden", reason=why, now=now)
+            details = {
+                "session": state.id,
+                "agent": facts.agent,
+                "mandate": facts.mandate,
+                "decision_id": decision.decision_id,
+                "tool": facts.tool,
+                "reasons": codes,
+                "drift_score": drift.get("score"),
+                "signals": list(drift.get("signals") or ()),
+                "explanation": drift.get("explanation") or "",
+            }
+            await self.ledger.append(EventType.DRIFT_ALERT, details)
+        except Exception:
+            log.exception("could not suspend session %s", state.id)
+            return
+        self.alerts.notify(
+            Alert(
+                kind="session.suspended",
+                summary=f"session `{state.id}` of `{facts.agent}` suspended: {', '.join(codes)}",
+                severity="critical",
+                at=now,
+                details=details,
+            )
+        )
+
+    def _mandate_id(self, token: object, now: datetime) -> str:
+        """The id of the mandate ``token`` stands for, "" if it does not verify (the mandate
+        analyser denies that action anyway)."""
+        if not isinstance(token, str):
+            return ""
+        try:
+            return self.mandates.verify(token, now).id
+        except InvalidMandate:
+            return ""
+
+    def _profile_of(self, facts: ActionFacts) -> str | None:
+        """The purpose profile of the action's mandate: the baseline for a cold start."""
+        mandate = self.mandates.live(facts.mandate) if facts.mandate else None
+        return mandate.profile if mandate is not None else None
 
     def _use_profiles(self, versions: Sequence[PurposeProfile] | None = None) -> None:
         """Fit the intent matcher to the active purpose profiles and hand every stored

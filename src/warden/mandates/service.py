@@ -188,7 +188,7 @@ class MandateService:
         # The registry's labels for a tool (set by the runtime); observations add detected ones.
         self.tool_labels: Callable[[str], frozenset[str]] = lambda tool: frozenset()
         # Told of every observation (the runtime hands its labels to the agent's session).
-        self.on_observed: Callable[[str, str, frozenset[str], bool, datetime], None] | None = None
+        self.on_observed: Callable[[str, str, frozenset[str], bool, datetime], object] | None = None
 
     # -- set-up --------------------------------------------------------------------------
 

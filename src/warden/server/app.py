@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from warden.access.api import access_error_response, access_router
 from warden.access.errors import AccessError
 from warden.audit.api import audit_router
+from warden.behavior.api import baseline_error_response, baseline_router
+from warden.behavior.errors import BehaviorError
 from warden.decisions.api import authzen_router
 from warden.entitlements.api import entitlement_error_response, entitlement_router
 from warden.entitlements.errors import EntitlementError
@@ -36,6 +38,8 @@ from warden.reviews.errors import ReviewError
 from warden.runtime import Runtime
 from warden.scim.api import scim_app
 from warden.server.auth import AdminAuth, oauth_admin_check
+from warden.sessions.api import session_error_response, sessions_router
+from warden.sessions.errors import SessionError
 from warden.shadow.api import shadow_error_response, shadow_router
 from warden.shadow.errors import ShadowError
 from warden.shadow.models import Surface
@@ -77,6 +81,8 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(shadow_router(runtime.shadow, admin))
     app.include_router(review_router(runtime.reviews, admin))
     app.include_router(profile_router(runtime.profiles, admin))
+    app.include_router(sessions_router(runtime.sessions, admin))
+    app.include_router(baseline_router(runtime.behavior, admin))
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
@@ -143,6 +149,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         (ReviewError, review_error_response),
         (ProfileError, profile_error_response),
         (PolicyError, policy_error_response),
+        (SessionError, session_error_response),
+        (BehaviorError, baseline_error_response),
     ]
     for error, respond in responders:
         app.add_exception_handler(error, _responding(respond))
