@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,45 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = open_engine(url)
     yield engine
     await engine.dispose()
+
+
+class WebhookReceiver:
+    """A real HTTP receiver on loopback for webhooks: answers the first ``failures`` POSTs
+    with ``status`` (503: down), then 200, keeping each delivered (headers, body)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.status = 503
+        self.attempts = 0
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.attempts += 1
+                if receiver.failures > 0:
+                    receiver.failures -= 1
+                    self.send_response(receiver.status)
+                else:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    receiver.received.append((headers, body))
+                    self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/s3cr3t-path"
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()

@@ -436,7 +436,7 @@ class Runtime:
         if is_agent(request.subject) and "mandate" in request.context:
             await self.mandates.prepare(request.context["mandate"], now)
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
-        decision = evaluate(self.view, self.analysers, request, now, new_entry_id())
+        decision = _explained(evaluate(self.view, self.analysers, request, now, new_entry_id()))
         facts = self.conclude(request, decision, now)
         if is_agent(request.subject):
             if request.subject.id in self.view.registry.agents:  # bounded by the registry
@@ -651,6 +651,24 @@ def _ledger_payload(request: DecisionRequest, decision: Decision) -> dict[str, A
         "features": dict(decision.features),
         "context_digest": hashlib.sha256(asked).hexdigest(),
     }
+
+
+def _explained(decision: Decision) -> Decision:
+    """A drift policy's reason says why in numbers: its message gains the drift analyser's
+    explanation ("first use of `export_table` by this agent in 41 days of history; ...")."""
+    if decision.outcome is Outcome.ALLOW:
+        return decision
+    drift = decision.features.get("drift")
+    why = drift.get("explanation") if drift else None
+    if not why or not any(r.code.startswith("drift.") for r in decision.reasons):
+        return decision
+    reasons = tuple(
+        dataclasses.replace(r, message=f"{r.message} — {why}")
+        if r.source == "policy" and r.code.startswith("drift.")
+        else r
+        for r in decision.reasons
+    )
+    return dataclasses.replace(decision, reasons=reasons)
 
 
 def _unrecorded(decision: Decision) -> Decision:

@@ -5,57 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
+from conftest import WebhookReceiver
 from warden.alerts.webhooks import Alert, Webhook, WebhookNotifier, webhooks_from_env
 
 
-class Receiver:
-    """Answers the first ``failures`` POSTs with ``status`` (503: down), then 200."""
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self.status = 503
-        self.attempts = 0
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.attempts += 1
-                if receiver.failures > 0:
-                    receiver.failures -= 1
-                    self.send_response(receiver.status)
-                else:
-                    receiver.received.append(
-                        ({k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                    self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/s3cr3t-path"
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    thread = threading.Thread(target=r.server.serve_forever, daemon=True)
-    thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+def receiver(webhook_receiver: WebhookReceiver) -> WebhookReceiver:
+    return webhook_receiver
 
 
 def alert(n: int = 1) -> Alert:
@@ -68,7 +28,9 @@ def alert(n: int = 1) -> Alert:
     )
 
 
-async def test_alerts_reach_the_receiver_in_order_across_an_outage(receiver: Receiver) -> None:
+async def test_alerts_reach_the_receiver_in_order_across_an_outage(
+    receiver: WebhookReceiver,
+) -> None:
     receiver.failures = 3  # the receiver is down for the first three attempts
     notifier = WebhookNotifier([Webhook(receiver.url)], backoff=0.01, attempts=5)
     for n in range(3):
@@ -80,7 +42,7 @@ async def test_alerts_reach_the_receiver_in_order_across_an_outage(receiver: Rec
     assert receiver.attempts == 6 and notifier.delivered == 3 and notifier.given_up == 0
 
 
-async def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
+async def test_a_client_error_is_not_retried(receiver: WebhookReceiver) -> None:
     receiver.failures, receiver.status = 1, 400
     notifier = WebhookNotifier([Webhook(receiver.url)], backoff=0.01, attempts=5)
     notifier.notify(alert())
@@ -89,7 +51,7 @@ async def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
     assert receiver.attempts == 1 and notifier.given_up == 1 and not receiver.received
 
 
-async def test_signed_alerts_verify_with_the_shared_secret(receiver: Receiver) -> None:
+async def test_signed_alerts_verify_with_the_shared_secret(receiver: WebhookReceiver) -> None:
     notifier = WebhookNotifier([Webhook(receiver.url)], secret=b"shared-secret")
     notifier.notify(alert())
     await notifier.drained()
@@ -103,7 +65,7 @@ async def test_signed_alerts_verify_with_the_shared_secret(receiver: Receiver) -
     assert sent["kind"] == "session.suspended" and sent["severity"] == "critical"
 
 
-async def test_slack_webhooks_get_slacks_payload(receiver: Receiver) -> None:
+async def test_slack_webhooks_get_slacks_payload(receiver: WebhookReceiver) -> None:
     notifier = WebhookNotifier([Webhook(receiver.url, "slack")])
     notifier.notify(alert())
     await notifier.drained()
