@@ -10,10 +10,10 @@ signal                     max   fires when
 =========================  ====  ==========================================================
 ``novel_tool``             0.85  the tool was never used (0.70, more with a longer history)
 ``improbable_transition``  0.55  P(tool | previous tool) far below the agent's typical one
-``argument_outlier``       0.90  a numeric argument over 3 standard deviations from its
+``argument_outlier``       0.85  a numeric argument over 3 standard deviations from its
                                  usual (log scale), or well past the largest value seen
-``new_destination``        0.90  a domain never contacted, weighted down by the agent's own
-                                 rate of new domains (times 0.6 for non-external tools)
+``new_destination``        0.85  a domain never contacted, weighted down by how often the
+                                 agent contacts new domains (times 0.6 for non-external tools)
 ``burst``                  0.55  this session's actions in the last minute exceed twice the
                                  agent's usual (99th percentile)
 ``unusual_hour``           0.40  the hour of the week (smoothed with its neighbours and the
@@ -22,7 +22,8 @@ signal                     max   fires when
 =========================  ====  ==========================================================
 
 The strengths combine like independent pieces of evidence (noisy-OR):
-``score = 1 - Π (1 - strength_i)``. Two weak signals together cross 0.6.
+``score = 1 - Π (1 - strength_i)``. Two weak signals together cross 0.6; no signal alone
+reaches 0.9 (the default "extreme" level): that takes corroboration.
 
 Per session, ``session_score`` is an exponentially weighted average of the action scores
 (weight :attr:`DriftSettings.ewma` on the newest); ``run`` counts consecutive actions scoring
@@ -59,7 +60,8 @@ _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Su
 _MIN_TRANSITIONS = 20  # transitions out of the previous tool before one can be improbable
 _MIN_SAMPLES = 30  # values of an argument before one can be an outlier
 _MIN_STD = 0.25  # on the log scale: a constant argument may still vary by ~25%
-_TENFOLD = math.log(10.0)
+_MIN_STRENGTH = 0.05  # weaker signals are not reported
+_MAX_ALONE = 0.85  # no signal alone reaches 90 (extreme): that takes two, or a sustained run
 
 
 class MarkLike(Protocol):
@@ -105,7 +107,10 @@ class DriftSettings:
     high: float = 0.5  # an action scoring at least this extends the run
     sustained_score: float = 0.5
     sustained_run: int = 3
-    novelty_scale: float = 0.15  # new_destination strength * exp(-novelty rate / this)
+    # new_destination: full strength when the agent's novelty rate is at most new_domain_full,
+    # none from new_domain_none, log-linear in between (0.011 -> 0.67, 0.02 -> 0.53, 0.05 -> 0.32)
+    new_domain_full: float = 0.004
+    new_domain_none: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +154,13 @@ def signals(
         _novel_tool(baseline, facts, who),
         _improbable_transition(baseline, facts, previous),
         _argument_outlier(baseline, facts),
-        _new_destination(baseline, facts, who, settings.novelty_scale),
+        _new_destination(baseline, facts, who, settings),
         _burst(baseline, per_minute),
         _unusual_hour(baseline, facts),
         _deeper_chain(baseline, facts),
     ]
-    return tuple(sorted((s for s in found if s is not None), key=lambda s: -s.strength))
+    fired = (s for s in found if s is not None and s.strength >= _MIN_STRENGTH)
+    return tuple(sorted(fired, key=lambda s: -s.strength))
 
 
 def combine(found: tuple[Signal, ...]) -> float:
@@ -177,7 +183,7 @@ def explain(score: float, found: tuple[Signal, ...]) -> str:
 def _novel_tool(b: Baseline, facts: ActionFacts, who: str) -> Signal | None:
     if facts.tool in b.tools:
         return None
-    strength = 0.7 + 0.15 * min(1.0, b.actions / 5_000)
+    strength = 0.7 + (_MAX_ALONE - 0.7) * min(1.0, b.actions / 5_000)
     days = b.history().days
     detail = f"first use of `{facts.tool}` by {who} in {_n(b.actions)} actions over {days} days"
     return Signal("novel_tool", strength, detail)
@@ -210,7 +216,7 @@ def _argument_outlier(b: Baseline, facts: ActionFacts) -> Signal | None:
         m = profile.moments
         y = signed_log(value)
         z = (y - m.mean) / max(m.std, _MIN_STD)
-        strength = min(0.9, max(0.0, (abs(z) - 3.0) / 6.0))
+        strength = min(_MAX_ALONE, max(0.0, (abs(z) - 3.0) / 6.0))
         past = max(y - signed_log(m.hi), signed_log(m.lo) - y, 0.0)  # log-distance outside
         strength = max(strength, min(0.7, 0.3 * past))
         if strength < 0.05 or (best is not None and strength <= best.strength):
@@ -225,21 +231,25 @@ def _argument_outlier(b: Baseline, facts: ActionFacts) -> Signal | None:
     return best
 
 
-def _new_destination(b: Baseline, facts: ActionFacts, who: str, scale: float) -> Signal | None:
+def _new_destination(
+    b: Baseline, facts: ActionFacts, who: str, settings: DriftSettings
+) -> Signal | None:
     if not facts.destinations:
         return None
     rate = b.novelty_rate()
+    none, full = settings.new_domain_none, settings.new_domain_full
+    rarity = min(1.0, max(0.0, math.log(none / rate) / math.log(none / full)))
     damp = 1.0 if facts.external else 0.6
     new = next((d for d in facts.destinations if d not in b.destinations), None)
     habit = f"{who} contacts a new domain about {rate:.1%} of the time"
     if new is not None:
-        strength = 0.9 * math.exp(-rate / scale) * damp
+        strength = _MAX_ALONE * rarity * damp
         return Signal("new_destination", strength, f"first contact with `{new}` ({habit})")
     fresh = next((r for r in facts.recipients if recipient_digest(r) not in b.recipients), None)
-    if fresh is None or not facts.external:
+    if fresh is None or not facts.external or rarity == 0:
         return None
     domain = fresh.rpartition("@")[2]
-    strength = 0.3 * math.exp(-rate / scale)
+    strength = 0.3 * rarity
     return Signal("new_destination", strength, f"first message to this address at `{domain}`")
 
 

@@ -130,7 +130,7 @@ def test_an_agent_that_often_contacts_new_domains_is_judged_less_harshly():
     replay.sessions_of(outreach.days(0, 14))
     replay.new_session(OUTREACH)
     result = replay.decide(outreach.send("evil.example", MONDAY + timedelta(days=14, hours=10)))
-    assert 0 < _signal(result, "new_destination") < 0.2
+    assert _signal(result, "new_destination") == 0  # a third of its mail goes to new domains
     assert result.score < 0.6
 
 
