@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from conftest import LiveServer
 from warden import Warden
 from warden.cli.main import app
 from warden.sessions import session_id
@@ -73,7 +73,7 @@ def test_list_show_suspend_resume_on_the_local_store(store: str) -> None:
 
 
 def test_the_cli_suspends_through_a_running_server(
-    store: str, live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+    store: str, live_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = live_server(ADMIN)
     monkeypatch.setenv("WARDEN_URL", server.url)
