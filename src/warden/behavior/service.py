@@ -208,9 +208,10 @@ class BehaviorService:
         baseline = self._require(agent)
         async with self._lock:
             baseline.frozen = frozen
+            row = row_of(baseline, now)
+            self._dirty.discard((AGENT, agent))  # before awaiting: later learning stays dirty
             if self._store is not None:
-                await self._store.save([row_of(baseline, now)])
-            self._dirty.discard((AGENT, agent))
+                await self._store.save([row])
         event = EventType.BASELINE_FROZEN if frozen else EventType.BASELINE_UNFROZEN
         await self._record(event, baseline, actor, reason)
 

@@ -292,3 +292,18 @@ def test_drift_policies_step_up_then_suspend(
     assert third.outcome is Outcome.DENY
     assert "drift.extreme" in _codes(third)  # sustained: the runtime suspends the session
     assert view.policies.responses(third.reasons) >= {"suspend_session"}
+
+
+def test_the_analyser_says_nothing_of_a_subject_that_is_not_an_agent(
+    view: DecisionView, sessions: SessionService, service: BehaviorService
+):
+    runtime = Runtime(view, sessions, service)
+    person = DecisionRequest(
+        Entity("user", "ann@acme.example"), Action("invoke"), Entity("tool", "read_invoice"), {}
+    )
+    assert runtime.drift.analyse(person, view, MONDAY) is None
+    agent = DecisionRequest(Entity("agent", CLERK), Action("invoke"),
+                            Entity("tool", "read_invoice"), {})  # fmt: skip
+    feature = runtime.drift.analyse(agent, view, MONDAY)
+    assert feature is not None and feature.block == "drift" and feature.findings == ()
+    assert feature.value["baseline"] == "none" and feature.value["score"] == 0
