@@ -467,7 +467,9 @@ class Runtime:
         An action the budget check or the ledger turns into a deny afterwards stays counted
         as decided here (the safe direction for brakes and limits)."""
         facts = self.facts.of(request, self.view, now)
-        if facts is None:
+        if facts is None or facts.agent not in self.view.registry.agents:
+            # Only registered agents have sessions and baselines: made-up ids (denied anyway,
+            # and sighted as shadow agents) must not push real sessions out of memory.
             return None
         session = self.sessions.get(facts.session_key)
         result = self._drift.latest(facts)

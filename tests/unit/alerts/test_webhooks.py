@@ -6,11 +6,14 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import WebhookReceiver
 from warden.alerts.webhooks import Alert, Webhook, WebhookNotifier, webhooks_from_env
+
+if TYPE_CHECKING:  # the fixture's type; importing conftest at run time is fragile
+    from conftest import WebhookReceiver
 
 
 @pytest.fixture
