@@ -137,6 +137,7 @@ class Played:
     score: int | None  # features["drift"]["score"], None when there is no drift block
     signals: tuple[str, ...]
     reasons: tuple[str, ...]  # codes of the reasons that did not allow
+    warm: bool  # judged against a warm baseline (the agent's or its profile's)
     held_by_suspension: bool  # its session was suspended when it came
     collateral: bool  # ... by a suspension an attack caused
     errors: bool
@@ -351,8 +352,17 @@ def _played(action: CorpusAction, decision: Decision, held: bool, collateral: bo
     score = int(drift["score"]) if isinstance(drift, Mapping) else None
     signals = tuple(drift.get("signals", ())) if isinstance(drift, Mapping) else ()
     reasons = tuple(r.code for r in decision.reasons if r.outcome is not Outcome.ALLOW)
+    warm = bool(drift.get("warm")) if isinstance(drift, Mapping) else False
     return Played(
-        action, decision.outcome, score, signals, reasons, held, collateral, bool(decision.errors)
+        action,
+        decision.outcome,
+        score,
+        signals,
+        reasons,
+        warm,
+        held,
+        collateral,
+        bool(decision.errors),
     )
 
 
@@ -514,7 +524,14 @@ def report(replay: Replay, misses: int = 0) -> list[str]:
         f"  benign false alarms (after the warm-up): at the threshold "
         f"{_per_thousand(at_threshold)}; shipped policy {_per_thousand(policy)}"
     )
-    held = [p for p in replay.negatives() if p.held_by_suspension]
+    negatives, positives = replay.negatives(), replay.positives()
+    warm_benign = Rate(sum(p.warm for p in negatives), len(negatives))
+    warm_drift = Rate(sum(p.warm for p in positives), len(positives))
+    lines.append(
+        f"  judged against a warm baseline: {warm_benign} of benign actions after the warm-up, "
+        f"{warm_drift} of drift actions"
+    )
+    held = [p for p in negatives if p.held_by_suspension]
     lines.append(
         f"  session suspensions: {replay.suspensions['attack']} by attacks, "
         f"{replay.suspensions['benign']} by benign actions; benign actions held by them: "
