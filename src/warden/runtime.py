@@ -61,7 +61,6 @@ from warden.reviews.store import ReviewStore
 from warden.scim.service import ScimResources
 from warden.sessions.analyser import SessionAnalyser
 from warden.sessions.facts import ActionFacts, FactsCache
-from warden.sessions.models import DriftMark
 from warden.sessions.service import SessionService
 from warden.shadow.analyser import BlockedAnalyser
 from warden.shadow.models import Surface
@@ -475,10 +474,7 @@ class Runtime:
         result = self._drift.latest(facts)
         if decision.outcome is Outcome.ALLOW:
             self.behavior.learn(facts, session, self._profile_of(facts))
-        mark = None
-        if result is not None:
-            kept = self.behavior.mark(result)
-            mark = DriftMark(kept.score, kept.session_score, kept.run)
+        mark = self.behavior.mark(result) if result is not None else None
         self.sessions.record(facts, decision.outcome, drift=mark)
         return facts
 

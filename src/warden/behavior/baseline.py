@@ -133,11 +133,12 @@ class Baseline:
         )
 
     def novelty_rate(self) -> float:
-        """The chance that this subject's next contact is with a domain it never contacted:
-        the Good-Turing estimate, the share of contacts with domains contacted only once
-        (smoothed). An outreach agent mailing new prospects keeps it high; an AP clerk that
-        knows its vendors drives it towards zero, however many it discovered at first."""
-        return (self.singletons + 0.5) / (self.contacts + 1.0)
+        """The chance that this subject's next *action* contacts a domain it never contacted:
+        the Good-Turing estimate, domains contacted only once per action learned (smoothed).
+        An outreach agent mailing new prospects keeps it high; an AP clerk that knows its
+        vendors drives it towards zero, however many it discovered at first — and an agent
+        that never contacts anyone (no contacts in thousands of actions) is at zero too."""
+        return (self.singletons + 0.5) / (self.actions + 1.0)
 
     def rate_quantile(self, q: float = 0.99) -> int:
         """The ``q`` quantile of actions-per-minute in a session (cached; O(65) to refresh)."""
