@@ -646,9 +646,23 @@ def _ledger_payload(request: DecisionRequest, decision: Decision) -> dict[str, A
         "reasons": [r.to_dict() for r in decision.reasons],
         "errors": list(decision.errors),
         "policy_revision": decision.policy_revision,
-        "features": dict(decision.features),
+        "features": _recorded_features(decision.features),
         "context_digest": hashlib.sha256(asked).hexdigest(),
     }
+
+
+_UNRECORDED_SESSION = frozenset({"tools_used", "destinations"})
+
+
+def _recorded_features(features: Mapping[str, Any]) -> dict[str, Any]:
+    """The features the ledger keeps: all but the session's growing sets of tools and
+    destinations (up to a thousand domains each decision; the session keeps them, and
+    ``/v1/sessions/{id}`` shows them), so an entry's size does not grow with its session."""
+    recorded = dict(features)
+    session = recorded.get("session")
+    if session:
+        recorded["session"] = {k: v for k, v in session.items() if k not in _UNRECORDED_SESSION}
+    return recorded
 
 
 def _explained(decision: Decision) -> Decision:

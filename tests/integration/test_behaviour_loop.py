@@ -127,6 +127,10 @@ async def test_an_external_send_after_reading_a_secret_is_denied_in_that_session
         ("email.send", "deny"),
     ]
     assert "x@elsewhere.example" not in json.dumps(shown)  # no argument values
+    # The ledger keeps what the policy read (labels seen), not the session's growing sets.
+    [entry] = [e for e in await ledger(warden) if e["entry_id"] == sent.decision_id]
+    recorded = entry["payload"]["features"]["session"]
+    assert recorded["labels_seen"] == ["secret"] and "destinations" not in recorded
 
 
 async def test_drift_steps_up_with_its_reasons_and_extreme_drift_suspends_the_session(
