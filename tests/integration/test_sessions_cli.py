@@ -16,9 +16,9 @@ from warden.cli.main import app
 from warden.sessions import session_id
 
 ADMIN = "test-admin-token-0123456789"
-GHOST = "spiffe://acme.example/agent/ghost"
+CLERK = "spiffe://acme.example/agent/clerk"
 TOOL = {"type": "tool", "id": "ledger.read"}
-SID = session_id(GHOST, "")
+SID = session_id(CLERK, "")
 
 
 def warden(*args: str) -> Result:
@@ -48,15 +48,21 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
+def register() -> None:
+    ok(warden("agents", "add", "--id", CLERK, "--name", "Clerk", "--owner", "ann@acme.example",
+              "--team", "ap"))  # fmt: skip
+
+
 def test_list_show_suspend_resume_on_the_local_store(store: str) -> None:
     assert "no sessions" in ok(warden("sessions", "list"))
+    register()
     with Warden.open(store) as embedded:  # an in-process enforcement point (the SDK)
         for n in range(2):
-            embedded.decide({"type": "agent", "id": GHOST}, "invoke", TOOL, {"arguments": {"n": n}})
+            embedded.decide({"type": "agent", "id": CLERK}, "invoke", TOOL, {"arguments": {"n": n}})
     table = ok(warden("sessions", "list"))
-    assert GHOST in table and SID in table and "active" in table
+    assert CLERK in table and SID in table and "active" in table
     [summary] = json.loads(ok(warden("sessions", "list", "--json")))["sessions"]
-    assert summary["id"] == SID and summary["denied"] == 2  # an unknown agent is denied
+    assert summary["id"] == SID and summary["denied"] == 2  # no policy permits yet
     assert "no mandate" in ok(warden("sessions", "show", SID))
 
     refused(warden("sessions", "suspend", SID), "--reason")
@@ -78,10 +84,11 @@ def test_the_cli_suspends_through_a_running_server(
     server = live_server(ADMIN)
     monkeypatch.setenv("WARDEN_URL", server.url)
     monkeypatch.setenv("WARDEN_TOKEN", ADMIN)
-    body = {"subject": {"type": "agent", "id": GHOST}, "action": {"name": "invoke"},
+    register()
+    body = {"subject": {"type": "agent", "id": CLERK}, "action": {"name": "invoke"},
             "resource": TOOL}  # fmt: skip
     httpx.post(f"{server.url}/access/v1/evaluation", json=body).raise_for_status()
-    assert SID in ok(warden("sessions", "list", "--agent", GHOST))
+    assert SID in ok(warden("sessions", "list", "--agent", CLERK))
     shown = json.loads(ok(warden("sessions", "show", SID, "--json")))
     assert shown["in_memory"] is True
     assert [(a["tool"], a["outcome"]) for a in shown["recent"]] == [("ledger.read", "deny")]

@@ -149,24 +149,25 @@ def _call(
 
 
 def _table(sessions: list[dict[str, Any]]) -> Table:
-    """One row per session: the agent over its id, mandate and status."""
+    """One row per session: its id over the agent, mandate and status; when, how much, what
+    it saw (the tools it used are in ``sessions show``)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("agent / session", overflow="fold", ratio=5)
-    table.add_column("started / last", no_wrap=True)
+    table.add_column("session / agent", overflow="fold", min_width=30, ratio=3)
+    table.add_column("last", no_wrap=True)
     table.add_column("actions", justify="right", no_wrap=True)
     table.add_column("denied", justify="right", no_wrap=True)
     table.add_column("drift", justify="right", no_wrap=True)
-    table.add_column("tools", overflow="fold", ratio=3)
-    table.add_column("labels seen", overflow="fold", ratio=2)
+    table.add_column("labels seen", overflow="fold", ratio=1)
     for s in sessions:
         mandate = s["mandate"] or "no mandate"
         table.add_row(
-            Text.assemble(s["agent"], "\n", (f"{s['id']} · {mandate} · ", "dim"), _status(s)),
-            f"{_when(s['started_at'])}\n{_when(s['last_at'])}",
+            Text.assemble(
+                (s["id"], "bold"), "\n", s["agent"], "\n", (f"{mandate} · ", "dim"), _status(s)
+            ),
+            _when(s["last_at"] or s["started_at"], short=True),
             str(s["actions"]),
             str(s["denied"]),
             "-" if s["drift"] is None else str(s["drift"]),
-            Text(_few(s["tools_used"])),
             Text(_few(s["labels_seen"])),
         )
     return table
@@ -235,11 +236,12 @@ def _few(items: list[str]) -> str:
     return f"{shown}\n+{more} more" if more > 0 else shown or "-"
 
 
-def _when(value: str | None) -> str:
-    """UTC, to the second."""
+def _when(value: str | None, short: bool = False) -> str:
+    """UTC, to the second (``short``: month, day, hour and minute, for lists)."""
     if not value:
         return "-"
-    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    form = "%m-%d %H:%MZ" if short else "%Y-%m-%d %H:%M:%SZ"
+    return datetime.fromisoformat(value).astimezone(UTC).strftime(form)
 
 
 def _now() -> datetime:
