@@ -241,7 +241,7 @@ def _new_destination(
     rarity = min(1.0, max(0.0, math.log(none / rate) / math.log(none / full)))
     damp = 1.0 if facts.external else 0.6
     new = next((d for d in facts.destinations if d not in b.destinations), None)
-    habit = f"{who} contacts a new domain about {rate:.1%} of the time"
+    habit = f"{who} contacts a new domain in about {rate:.1%} of its actions"
     if new is not None:
         strength = _MAX_ALONE * rarity * damp
         return Signal("new_destination", strength, f"first contact with `{new}` ({habit})")
