@@ -35,7 +35,7 @@ def evaluate(
     blocks = {f.block: f.value for f in features}
     if any(f.outcome is Outcome.DENY for f in findings):
         return _decision(view, Outcome.DENY, findings, errors, decision_id, now, blocks)
-    context = _cedar_context(request.context, blocks, view.policies.context_read)
+    context = _cedar_context(request.context, view.policies.context_reads.prune(blocks))
     principal, resource, entities = _cedar_entities(view, request)
     action = {"type": "Action", "id": request.action.name}
     verdict = view.policies.evaluate(principal, action, resource, context, entities)
@@ -64,21 +64,15 @@ def _run_analysers(
     return features, findings, errors
 
 
-def _cedar_context(
-    client: Mapping[str, Any], blocks: Mapping[str, Any], read: frozenset[str] | None
-) -> dict[str, Any]:
-    """The Cedar context: the client's keys (Warden's reserved ones dropped) and Warden's
-    blocks — those some policy reads (``read``; None: all). A block no policy reads would only
-    cost Cedar time to convert; the decision's features keep every block either way."""
+def _cedar_context(client: Mapping[str, Any], blocks: Mapping[str, Any]) -> dict[str, Any]:
+    """The Cedar context: the client's keys (Warden's reserved ones dropped), then Warden's
+    blocks (as far as the policies read them: see :mod:`warden.policy.reads`)."""
     context: dict[str, Any] = {}
     for key, value in client.items():
         if key in RESERVED_BLOCKS or value is None:
             continue
         context[key] = _value(value, f"context.{key}")
-    if read is None:
-        context.update(blocks)
-    else:
-        context.update((k, v) for k, v in blocks.items() if k in read)
+    context.update(blocks)
     return context
 
 

@@ -120,6 +120,8 @@ class EntitledPolicies(PreparedPolicies):
         compiled = base._compiled
         merged = CompiledBundle((*compiled.policies, _POLICY), compiled.schema, compiled.entities)
         super().__init__(base.revision, base.bundle, merged, slicing=base._slicing)
+        # :meth:`evaluate` names the grant from the block after Cedar: keep it in the context.
+        self.context_reads = self.context_reads.including(BLOCK, ("grant",))
         self.base = base
         self.index = index
 

@@ -25,6 +25,7 @@ from warden.decisions.models import Outcome, Reason
 from warden.policy._compile import CompiledBundle, CompiledPolicy, compile_bundle
 from warden.policy.errors import PolicyValidationError
 from warden.policy.models import Bundle, PolicyProblem
+from warden.policy.reads import ContextReads
 
 NO_PERMIT = "policy.no_permit"
 POLICY_ERROR = "policy.error"
@@ -120,10 +121,8 @@ class PreparedPolicies:
             for p in self._policies.values()
             if p.compiled.annotations.get("respond")
         }
-        # The context attributes some policy reads (None: a policy uses `context` whole).
-        self.context_read: frozenset[str] | None = _context_read(
-            p.compiled.est for p in self._policies.values()
-        )
+        # What of the context the policies read: the pipeline sends Cedar only that.
+        self.context_reads = ContextReads.of(p.compiled.est for p in self._policies.values())
         self._compiled = compiled
         self._slicing = slicing
         self._slices: dict[SliceKey, _Slice] = {}
@@ -225,34 +224,6 @@ class PreparedPolicies:
     def _build_slice(self, key: SliceKey) -> _Slice:
         applicable = [p for p in self._policies.values() if p.applies_to(key)]
         return _Slice(_policy_set({p.compiled.id: _as_evaluated(p.compiled) for p in applicable}))
-
-
-def _context_read(ests: Iterable[Mapping[str, Any]]) -> frozenset[str] | None:
-    """Every attribute of ``context`` the policies read (``context.x``, ``context has x``),
-    or None when one uses ``context`` as a whole: the pipeline leaves a context block no policy
-    reads out of the Cedar request (it costs Cedar time to convert, and changes nothing)."""
-    read: set[str] = set()
-    whole = False
-
-    def walk(node: Any) -> None:
-        nonlocal whole
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in (".", "has") and isinstance(value, dict):
-                    left = value.get("left")
-                    if left == {"Var": "context"}:
-                        read.add(str(value.get("attr")))
-                        continue
-                if key == "Var" and value == "context":
-                    whole = True
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    for est in ests:
-        walk(est.get("conditions", []))
-    return None if whole else frozenset(read)
 
 
 def _prepare(policy: CompiledPolicy, groups: frozenset[Uid], slicing: bool) -> _Policy:
