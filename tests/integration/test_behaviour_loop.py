@@ -182,6 +182,37 @@ async def test_drift_steps_up_with_its_reasons_and_extreme_drift_suspends_the_se
     assert (await warden.decide("erp.invoice.read", monday, invoice="INV-9")).allowed
 
 
+async def test_an_observed_secret_joins_the_session_of_its_mandate(warden: Warden) -> None:
+    body = {"person": "ann@acme.example", "request": "Reconcile last month's vendor invoices"}
+    issued = await warden.call("POST", "/v1/mandates", json=body)
+    assert issued.status_code == 201, issued.text
+    mandate, mandate_id = issued.json()["token"], issued.json()["mandate"]["id"]
+    # The enforcement point reports what a tool returned: a live API key, among other things.
+    observation = {
+        "mandate": mandate,
+        "agent": CLERK,
+        "tool": "erp.invoice.read",
+        "result": {"vendor": "Acme", "note": "key AKIAIOSFODNN7EXAMPLE for the portal"},
+    }
+    observed = await warden.call("POST", "/v1/observations", json=observation)
+    assert observed.status_code == 200, observed.text
+    assert "secret" in observed.json()["labels"]
+
+    request = DecisionRequest(
+        Entity("agent", CLERK),
+        Action("invoke"),
+        Entity("tool", "email.send"),
+        {"mandate": mandate, "arguments": {"to": "someone@elsewhere.example"}},
+    )
+    sent = await warden.runtime.decide(request)
+    assert sent.outcome is Outcome.DENY  # (the purpose denies it first, by its own rule)
+    assert "secret" in sent.features["session"]["labels_seen"]
+    [summary] = (await warden.call("GET", "/v1/sessions", params={"agent": CLERK})).json()[
+        "sessions"
+    ]
+    assert summary["mandate"] == mandate_id and "secret" in summary["labels_seen"]
+
+
 async def test_made_up_agents_get_no_session(warden: Warden) -> None:
     ghost = "spiffe://acme.example/agent/ghost"
     for n in range(3):
