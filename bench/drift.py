@@ -53,7 +53,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stats import percentile
-from drift_corpus import KINDS, Corpus, CorpusAction, Episode, ToolDef, generate
+from drift_corpus import KINDS, TOOLS, Corpus, CorpusAction, Episode, ToolDef, generate
 from warden.decisions.models import Action, Decision, DecisionRequest, Entity, Outcome
 from warden.policy.bundle import default_schema
 from warden.policy.models import Bundle
@@ -538,6 +538,7 @@ def report(replay: Replay, misses: int = 0) -> list[str]:
         f"{sum(p.collateral for p in held)} (attack, not counted) / "
         f"{sum(not p.collateral for p in held)} (benign, counted)"
     )
+    lines.extend(phases(replay))
     lines.extend(signal_table(replay))
     lines.extend(false_alarm_sources(replay))
     if misses:
@@ -547,6 +548,27 @@ def report(replay: Replay, misses: int = 0) -> list[str]:
 
 def _per_thousand(rate: Rate) -> str:
     return f"{rate.hits / rate.total * 1000:.2f} per 1,000 ({rate.hits}/{rate.total:,})"
+
+
+def phases(replay: Replay) -> list[str]:
+    """Drift actions that reach outside (sends, uploads) apart from the others (reads, changes
+    with the agent's own or new tools): the first are what an episode is for."""
+    negatives = [p.score or 0 for p in replay.negatives()]
+    threshold = replay.threshold()
+    lines = ["\n  drift actions by phase      actions  AUROC  recall@thr  policy"]
+    for kind in KINDS:
+        for outside in (False, True):
+            group = [p for p in replay.positives(kind) if TOOLS[p.action.tool].external == outside]
+            if not group:
+                continue
+            scores = [p.score or 0 for p in group]
+            lines.append(
+                f"  {kind:<16} {'outside' if outside else 'inside ':<8} {len(group):>8} "
+                f"{auroc(scores, negatives):>6.3f} "
+                f"{100 * sum(s >= threshold for s in scores) / len(group):>9.1f} % "
+                f"{100 * sum(p.alarm for p in group) / len(group):>5.1f} %"
+            )
+    return lines
 
 
 def signal_table(replay: Replay) -> list[str]:
