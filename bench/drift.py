@@ -12,8 +12,11 @@ policies (``examples/drift``: step-up at a drift score of 60, deny at 90 or when
 The first simulated week is the baselines' warm-up: false alarms and AUROC are measured on the
 benign actions of weeks 2 and later only. Drift actions all come after the warm-up.
 
-A suspended session denies every action until someone resumes it. The bench plays that
-operator: a suspension is lifted 30 simulated minutes after it began. Benign actions denied
+A step-up asks a person; the bench plays the approver, who knows the truth: a benign held
+action is approved (it runs, and ``Runtime.approved`` lets the agent's baseline learn it, as
+the approvals of a later issue will), an attack's never is. Every step-up still counts as an
+alarm. A suspended session denies every action until someone resumes it. The bench plays that
+operator too: a suspension is lifted 30 simulated minutes after it began. Benign actions denied
 during a suspension that an attack caused are counted apart (the agent was compromised; holding
 it is right); during one a benign action caused, they are false alarms.
 
@@ -294,6 +297,7 @@ class Operator:
     attack or a benign action caused it."""
 
     def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.sessions = getattr(runtime, "sessions", None)
         self.open: dict[str, tuple[datetime, str, bool]] = {}  # agent → (since, id, by attack)
         self.count: Counter[str] = Counter()
@@ -312,6 +316,14 @@ class Operator:
                     session, actor=OPERATOR, reason="investigated by the bench", now=now
                 )
                 del self.open[agent]
+
+    def approve(self, action: CorpusAction, decision: Decision) -> None:
+        """A person answers a step-up: yes to the agent's own work, no to an attack's."""
+        if decision.outcome is Outcome.STEP_UP and not action.episode:
+            approved = getattr(self.runtime, "approved", None)
+            if approved is not None:
+                approved(request_of(action), action.at)
+                self.count["approved"] += 1
 
     def after(self, action: CorpusAction) -> None:
         if self.sessions is None or action.agent in self.open:
@@ -335,6 +347,7 @@ async def replay(
             await operator.before(action.at)
             held, by_attack = operator.held(action.agent)
             decision = await runtime.decide(request_of(action), now=action.at)
+            operator.approve(action, decision)
             operator.after(action)
             played.append(_played(action, decision, held, held and by_attack))
             if progress is not None and (i + 1) % 2000 == 0:
@@ -537,6 +550,10 @@ def report(replay: Replay, misses: int = 0) -> list[str]:
         f"{replay.suspensions['benign']} by benign actions; benign actions held by them: "
         f"{sum(p.collateral for p in held)} (attack, not counted) / "
         f"{sum(not p.collateral for p in held)} (benign, counted)"
+    )
+    lines.append(
+        f"  benign step-ups approved by the simulated approver (then learned): "
+        f"{replay.suspensions['approved']:,}"
     )
     lines.extend(phases(replay))
     lines.extend(signal_table(replay))

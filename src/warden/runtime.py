@@ -60,8 +60,9 @@ from warden.reviews.service import ReviewService
 from warden.reviews.store import ReviewStore
 from warden.scim.service import ScimResources
 from warden.sessions.analyser import SessionAnalyser
-from warden.sessions.facts import ActionFacts, FactsCache
+from warden.sessions.facts import ActionFacts, FactsCache, extract
 from warden.sessions.service import SessionService
+from warden.sessions.state import SessionState
 from warden.shadow.analyser import BlockedAnalyser
 from warden.shadow.models import Surface
 from warden.shadow.service import ShadowService
@@ -478,6 +479,17 @@ class Runtime:
         self.sessions.record(facts, decision.outcome, drift=mark)
         return facts
 
+    def approved(self, request: DecisionRequest, now: datetime) -> None:
+        """A person approved a held (step-up) action, which then ran: the agent's baseline
+        learns it as it would an allowed action — how a new habit stops being drift once
+        someone vouched for it. Only what was held is learned; a denied action never is."""
+        facts = extract(request, self.view, now, self._mandate_id)
+        if facts is None or facts.agent not in self.view.registry.agents:
+            return
+        session = self.sessions.get(facts.session_key)
+        before = _SessionBefore(session, facts.tool) if session is not None else None
+        self.behavior.learn(facts, before, self._profile_of(facts))
+
     async def _respond(self, facts: ActionFacts, decision: Decision, now: datetime) -> None:
         """Carry out what the deciding policies ask (``@respond``): suspend the session and
         raise an alert (ledger event + webhooks). A failure here is logged; the decision
@@ -574,6 +586,25 @@ class Runtime:
         return dataclasses.replace(
             decision, outcome=Outcome.DENY, reasons=(reason, *decision.reasons)
         )
+
+
+class _SessionBefore:
+    """A session as it was before its latest action (the one a person approved): what
+    :meth:`BehaviorService.learn` reads."""
+
+    def __init__(self, session: SessionState, tool: str) -> None:
+        self._session = session
+        recent = session.recent
+        latest_is_it = bool(recent) and recent[-1][0] == tool
+        if latest_is_it and len(recent) >= 2:
+            self.previous_tool: str | None = recent[-2][0]
+        else:
+            self.previous_tool = None if latest_is_it else session.previous_tool
+        self.actions = session.actions
+        self.drift = session.drift
+
+    def count(self, window: str, now: datetime) -> int:
+        return self._session.count(window, now)
 
 
 class _RegistryDirectory:

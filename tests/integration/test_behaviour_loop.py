@@ -182,6 +182,25 @@ async def test_drift_steps_up_with_its_reasons_and_extreme_drift_suspends_the_se
     assert (await warden.decide("erp.invoice.read", monday, invoice="INV-9")).allowed
 
 
+async def test_a_held_action_a_person_approved_is_learned(warden: Warden) -> None:
+    at = await warden.routine_days(4)
+    request = DecisionRequest(
+        Entity("agent", CLERK),
+        Action("invoke"),
+        Entity("tool", "erp.table.export"),
+        {"arguments": {"table": "vendors"}},
+    )
+    held = await warden.runtime.decide(request, now=at)
+    assert held.outcome is Outcome.STEP_UP and "novel_tool" in held.features["drift"]["signals"]
+
+    warden.runtime.approved(request, at + timedelta(minutes=1))  # a person approved; it ran
+
+    later = await warden.runtime.decide(request, now=at + timedelta(minutes=30))
+    assert "novel_tool" not in later.features["drift"]["signals"]
+    shown = (await warden.call("GET", f"/v1/baselines/{CLERK}")).json()
+    assert "erp.table.export" in json.dumps(shown["tools"])
+
+
 async def test_an_observed_secret_joins_the_session_of_its_mandate(warden: Warden) -> None:
     body = {"person": "ann@acme.example", "request": "Reconcile last month's vendor invoices"}
     issued = await warden.call("POST", "/v1/mandates", json=body)

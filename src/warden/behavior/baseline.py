@@ -39,6 +39,8 @@ MAX_RECIPIENTS = 2_000
 HOURS = 168
 MAX_DEPTH_BIN = 16
 MAX_RATE_BIN = 64
+NOVELTY_MEMORY = 1_000
+"""Actions the recency-weighted novelty rate remembers (its exponential weight is 1/this)."""
 START = ""  # the "previous tool" of a session's first action
 FORMAT = 1  # version of the persisted data
 _SETTLED = 10  # transitions out of a tool before its surprise counts towards the typical
@@ -106,6 +108,7 @@ class Baseline:
     recipients: OrderedDict[str, int] = field(default_factory=OrderedDict)
     contacting: int = 0  # actions that named a destination
     novel_contacts: int = 0  # ... of which named a domain not contacted before
+    novelty: float = 0.0  # recency-weighted share of actions that contacted a new domain
     contacts: int = 0  # domain contacts counted in ``destinations`` (the kept ones)
     singletons: int = 0  # domains in ``destinations`` contacted exactly once
     hours: list[int] = field(default_factory=lambda: [0] * HOURS)
@@ -134,11 +137,12 @@ class Baseline:
 
     def novelty_rate(self) -> float:
         """The chance that this subject's next *action* contacts a domain it never contacted:
-        the Good-Turing estimate, domains contacted only once per action learned (smoothed).
-        An outreach agent mailing new prospects keeps it high; an AP clerk that knows its
-        vendors drives it towards zero, however many it discovered at first — and an agent
-        that never contacts anyone (no contacts in thousands of actions) is at zero too."""
-        return (self.singletons + 0.5) / (self.actions + 1.0)
+        the share of its recent actions that did (an exponentially weighted average over
+        about the last :data:`NOVELTY_MEMORY` actions; the plain share before that, smoothed).
+        An outreach agent or a support desk meeting new customers every day keeps it high;
+        an AP clerk that found its vendors in the first week drifts towards zero; an agent
+        that never contacts anyone is at zero."""
+        return max(self.novelty, 0.5 / (self.actions + 1.0))
 
     def rate_quantile(self, q: float = 0.99) -> int:
         """The ``q`` quantile of actions-per-minute in a session (cached; O(65) to refresh)."""
@@ -200,10 +204,13 @@ class Baseline:
         profile.add(value)
 
     def _learn_contacts(self, facts: ActionFacts) -> None:
+        novel = any(d not in self.destinations for d in facts.destinations)
+        weight = max(1.0 / (self.actions + 1), 1.0 / NOVELTY_MEMORY)
+        self.novelty += weight * (float(novel) - self.novelty)
         if not facts.destinations:
             return
         self.contacting += 1
-        self.novel_contacts += any(d not in self.destinations for d in facts.destinations)
+        self.novel_contacts += novel
         for domain in facts.destinations:
             self._contact(domain)
         for address in facts.recipients:
@@ -235,6 +242,7 @@ class Baseline:
             "recipients": list(self.recipients.items()),
             "contacting": self.contacting,
             "novel_contacts": self.novel_contacts,
+            "novelty": self.novelty,
             "hours": self.hours,
             "depths": self.depths,
             "max_depth": self.max_depth,
@@ -265,6 +273,7 @@ class Baseline:
         baseline.recipients = OrderedDict((r, c) for r, c in data["recipients"])
         baseline.contacting = data["contacting"]
         baseline.novel_contacts = data["novel_contacts"]
+        baseline.novelty = float(data.get("novelty", baseline.novel_contacts / max(actions, 1)))
         baseline.contacts = sum(baseline.destinations.values())
         baseline.singletons = sum(1 for c in baseline.destinations.values() if c == 1)
         baseline.hours = list(data["hours"])

@@ -111,6 +111,9 @@ class DriftSettings:
     # none from new_domain_none, log-linear in between (0.011 -> 0.67, 0.02 -> 0.53, 0.05 -> 0.32)
     new_domain_full: float = 0.004
     new_domain_none: float = 0.2
+    # Before the warm-up ends, an agent's own baseline is used once it holds this share of the
+    # warm-up (actions and days), its signals weighed by how much of the warm-up it holds.
+    partial_from: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,25 +258,29 @@ def _new_destination(
 
 def _burst(b: Baseline, per_minute: int) -> Signal | None:
     usual = max(b.rate_quantile(), 2)
-    if per_minute <= 2 * usual:
+    excess = per_minute - usual
+    if excess < 2 or per_minute < 1.5 * usual:
         return None
-    strength = min(0.55, 0.15 * (per_minute / usual - 1.0))
+    strength = min(0.55, 0.12 * excess)
     detail = f"{_n(per_minute)} actions in the last minute (usual at most {_n(usual)})"
     return Signal("burst", strength, detail)
 
 
 def _unusual_hour(b: Baseline, facts: ActionFacts) -> Signal | None:
+    """The hour of the week, lightly smoothed (a quarter of each neighbouring hour, a tenth of
+    the same hour on the other days), against an average hour of the agent's week."""
     hour = facts.hour_of_week
     of_day = hour % 24
-    same_hour = sum(b.hours[day * 24 + of_day] for day in range(7))
-    weight = b.hour_weight(hour) + 0.3 * same_hour
-    average = (2.0 + 0.3 * 7) * b.actions / 168  # what each action adds over all the bins
+    h = b.hours
+    other_days = sum(h[day * 24 + of_day] for day in range(7)) - h[hour]
+    weight = h[hour] + 0.25 * (h[(hour - 1) % 168] + h[(hour + 1) % 168]) + 0.1 * other_days
+    average = b.actions / 168
     ratio = weight / average if average else 1.0
-    if ratio >= 0.05:
+    if ratio >= 0.1:
         return None
     when = f"{_DAYS[hour // 24]} {of_day:02d}:00 UTC"
-    detail = f"active {when}, an hour with {_n(b.hours[hour])} of {_n(b.actions)} actions"
-    return Signal("unusual_hour", 0.4 * (1.0 - ratio / 0.05), detail)
+    detail = f"active {when}, an hour with {_n(h[hour])} of {_n(b.actions)} actions"
+    return Signal("unusual_hour", 0.45 * (1.0 - ratio / 0.1), detail)
 
 
 def _deeper_chain(b: Baseline, facts: ActionFacts) -> Signal | None:

@@ -16,6 +16,7 @@ since the last flush), and the administrator's :meth:`freeze`, :meth:`unfreeze`,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import math
 from collections.abc import Mapping
@@ -81,14 +82,25 @@ class BehaviorService:
     ) -> DriftResult:
         """The drift of ``facts`` (``session`` as it was before the action). Pure read."""
         baseline, basis, who = self._basis(facts.agent, profile)
+        warm = baseline is not None
+        confidence = 1.0
+        if baseline is None:
+            baseline, confidence = self._partial(facts.agent)
+            basis, who = ("agent", "this agent") if baseline is not None else ("none", "")
         if baseline is None:
             found: tuple[Any, ...] = ()
             score = 0.0
             explanation = self._cold(facts.agent)
         else:
             found = signals(baseline, facts, session, self.settings, who)
+            if confidence < 1.0:
+                found = tuple(
+                    dataclasses.replace(f, strength=f.strength * confidence) for f in found
+                )
             score = combine(found)
             explanation = explain(score, found)
+            if confidence < 1.0:
+                explanation += f" (weighed at {confidence:.0%}: {self._cold(facts.agent)})"
         mark = session.drift if session is not None else None
         s = self.settings
         session_score = s.ewma * score + (1.0 - s.ewma) * (mark.session_score if mark else 0.0)
@@ -99,7 +111,7 @@ class BehaviorService:
             session_score=session_score,
             run=run,
             sustained=session_score >= s.sustained_score and run >= s.sustained_run,
-            warm=baseline is not None,
+            warm=warm,
             basis=basis,
             explanation=explanation,
         )
@@ -144,6 +156,19 @@ class BehaviorService:
         if shared is not None and self.warm(shared):
             return shared, PROFILE, f"agents under `{profile}`"
         return None, "none", ""
+
+    def _partial(self, agent: str) -> tuple[Baseline | None, float]:
+        """The agent's own baseline while it warms up, once it holds ``partial_from`` of the
+        warm-up, and the share it holds (its signals are weighed by it): a cold agent is not a
+        blind spot for a whole warm-up."""
+        own = self._agents.get(agent)
+        if own is None:
+            return None, 0.0
+        s = self.settings
+        held = min(own.actions / s.warmup_actions, own.history() / self._warm_span)
+        if held < s.partial_from:
+            return None, 0.0
+        return own, min(1.0, held)
 
     def _cold(self, agent: str) -> str:
         own = self._agents.get(agent)

@@ -61,14 +61,26 @@ def _learn(service: BehaviorService, sessions: int, *, days: int, agent: str = C
             replay.decide(action)
 
 
-def test_a_baseline_is_not_judged_before_its_warm_up(service: BehaviorService):
-    _learn(service, 40, days=2)  # about 400 actions, but in 2 days: not yet
-    baseline = service.baseline(CLERK)
-    assert baseline is not None and baseline.actions >= 200
-    result = service.score(facts("export_table", MONDAY + timedelta(days=2)), None, None)
+def test_a_baseline_is_not_judged_before_a_quarter_of_its_warm_up(service: BehaviorService):
+    _learn(service, 3, days=1)  # a few dozen actions in a day: too little to judge by
+    result = service.score(facts("export_table", MONDAY + timedelta(days=1)), None, None)
     assert (result.score, result.warm, result.basis, result.signals) == (0, False, "none", ())
     assert result.explanation.startswith("no warm baseline yet: ")
-    assert re.search(r"[\d,]+ of 200 actions over [12]\.\d of 3 days$", result.explanation)
+    assert re.search(r"[\d,]+ of 200 actions over 0\.\d of 3 days$", result.explanation)
+
+
+def test_while_warming_up_its_signals_are_weighed_by_how_much_it_holds(
+    service: BehaviorService,
+):
+    _learn(service, 40, days=2)  # about 400 actions, but in 2 of the 3 days
+    baseline = service.baseline(CLERK)
+    assert baseline is not None and baseline.actions >= 200
+    held = baseline.history() / timedelta(days=3)
+    result = service.score(facts("export_table", MONDAY + timedelta(days=2)), None, None)
+    assert (result.warm, result.basis) == (False, "agent")
+    [novel] = [s for s in result.signals if s.name == "novel_tool"]
+    assert 0.7 * held * 0.99 <= novel.strength < 0.7  # weaker than once warm
+    assert f"weighed at {held:.0%}" in result.explanation
 
 
 def test_a_baseline_is_warm_after_enough_actions_over_enough_days(service: BehaviorService):

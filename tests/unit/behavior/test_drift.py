@@ -113,7 +113,8 @@ def test_a_new_domain_from_an_agent_that_never_contacts_new_ones(clerk: tuple[Re
                    recipients=("drop@evil.example",))  # fmt: skip
     result = replay.decide(action, learn=False)
     assert _signal(result, "new_destination") >= 0.6
-    assert re.search(r"first contact with `evil.example` \(this agent contacts a new domain in about "
+    assert re.search(r"first contact with `evil.example` \(this agent contacts a new domain "
+                     r"in about "
                      r"\d\.\d% of its actions\)", result.explanation)  # fmt: skip
     assert "drop@" not in result.explanation  # domains only, never the address
 
