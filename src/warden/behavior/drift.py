@@ -14,10 +14,10 @@ signal                     max   fires when
                                  usual (log scale), or well past the largest value seen
 ``new_destination``        0.85  a domain never contacted, weighted down by how often the
                                  agent contacts new domains (times 0.6 for non-external tools)
-``burst``                  0.55  this session's actions in the last minute exceed twice the
-                                 agent's usual (99th percentile)
-``unusual_hour``           0.40  the hour of the week (smoothed with its neighbours and the
-                                 same hour on other days) holds < 5% of an average hour
+``burst``                  0.55  this session's actions in the last minute exceed the agent's
+                                 usual (99th percentile) by 2 or more and by half
+``unusual_hour``           0.45  the hour of the week (lightly smoothed with its neighbours and
+                                 the same hour on other days) holds < 10% of an average hour
 ``deeper_chain``           0.55  the delegation chain is deeper than any seen
 =========================  ====  ==========================================================
 
