@@ -158,7 +158,7 @@ class Runtime:
         self.behavior = BehaviorService(engine, _LedgerSink(self.ledger))
         self.housekeeping["session-flush"] = self.sessions.flush
         self.housekeeping["baseline-flush"] = self.behavior.flush
-        self.mandates.on_observed = self.sessions.observe
+        self.mandates.on_observed = self._observed
         self.alerts = WebhookNotifier(webhooks_from_env(), secret=secret_from_env())
         self._drift = DriftAnalyser(self.behavior, self.sessions, self.facts, self._profile_of)
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
@@ -529,6 +529,14 @@ class Runtime:
                 details=details,
             )
         )
+
+    def _observed(
+        self, agent: str, mandate: str, labels: frozenset[str], injected: bool, now: datetime
+    ) -> None:
+        """An observation reached its mandate: the labels join the agent's session (registered
+        agents only, as for actions)."""
+        if agent in self.view.registry.agents:
+            self.sessions.observe(agent, mandate, labels, injected, now)
 
     def _mandate_id(self, token: object, now: datetime) -> str:
         """The id of the mandate ``token`` stands for, "" if it does not verify (the mandate

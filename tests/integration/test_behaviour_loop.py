@@ -237,6 +237,10 @@ async def test_made_up_agents_get_no_session(warden: Warden) -> None:
     for n in range(3):
         decision = await warden.decide("erp.invoice.read", MONDAY, agent=f"{ghost}-{n}")
         assert decision.outcome is Outcome.DENY and "agent.unknown" in codes(decision)
+    body = {"person": "ann@acme.example", "request": "Reconcile last month's vendor invoices"}
+    mandate = (await warden.call("POST", "/v1/mandates", json=body)).json()["token"]
+    observation = {"mandate": mandate, "agent": ghost, "tool": "erp.invoice.read", "result": 1}
+    assert (await warden.call("POST", "/v1/observations", json=observation)).status_code == 200
     assert (await warden.call("GET", "/v1/sessions")).json()["sessions"] == []
 
 
