@@ -696,11 +696,15 @@ _UNRECORDED_SESSION = frozenset({"tools_used", "destinations"})
 def _recorded_features(features: Mapping[str, Any]) -> dict[str, Any]:
     """The features the ledger keeps: all but the session's growing sets of tools and
     destinations (up to a thousand domains each decision; the session keeps them, and
-    ``/v1/sessions/{id}`` shows them), so an entry's size does not grow with its session."""
+    ``/v1/sessions/{id}`` shows them), so an entry's size does not grow with its session; an
+    absent mandate as just that."""
     recorded = dict(features)
     session = recorded.get("session")
     if session:
         recorded["session"] = {k: v for k, v in session.items() if k not in _UNRECORDED_SESSION}
+    mandate = recorded.get("mandate")
+    if mandate and not mandate.get("present"):
+        recorded["mandate"] = {"present": False}  # not the seventeen empty fields
     return recorded
 
 

@@ -131,6 +131,7 @@ async def test_an_external_send_after_reading_a_secret_is_denied_in_that_session
     [entry] = [e for e in await ledger(warden) if e["entry_id"] == sent.decision_id]
     recorded = entry["payload"]["features"]["session"]
     assert recorded["labels_seen"] == ["secret"] and "destinations" not in recorded
+    assert entry["payload"]["features"]["mandate"] == {"present": False}
 
 
 async def test_drift_steps_up_with_its_reasons_and_extreme_drift_suspends_the_session(
