@@ -515,6 +515,22 @@ def connect(url: str | None) -> Iterator[Backend]:
         fail(exc.message.strip().splitlines()[0] if exc.message.strip() else exc.code)
 
 
+Work = Callable[["Runtime"], Awaitable[Any]]
+"""What a command does on the local store (the runtime's own services)."""
+
+
+def call_or_run(
+    url: str | None, method: str, path: str, work: Work, *, change: bool = False, **http: Any
+) -> Any:
+    """``method path`` on the server at ``url``, or ``work`` on the local store (``change``:
+    a write, refused while a server owns the store); the same JSON back either way."""
+    with connect(url) as backend:
+        if isinstance(backend, HttpBackend):
+            return backend.call(method, path, **http)
+        assert isinstance(backend, LocalBackend)
+        return backend.change(work) if change else backend.run(work)
+
+
 def spec_problem(exc: ValidationError, options: Mapping[str, str]) -> str:
     """The first problem of a rejected spec, naming the command-line option at fault."""
     error = exc.errors()[0]

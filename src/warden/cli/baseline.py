@@ -6,7 +6,6 @@ the local store (changes are refused while a server owns it).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -21,9 +20,7 @@ from warden.cli.backend import (
     CLI_AUTHOR,
     JSON_HELP,
     URL_HELP,
-    HttpBackend,
-    LocalBackend,
-    connect,
+    call_or_run,
     spec_problem,
 )
 from warden.cli.output import console, fail, print_json
@@ -38,8 +35,6 @@ baseline_app = typer.Typer(
 AGENT_HELP = "The agent's id (its SPIFFE ID)."
 REASON_HELP = "Why, for the audit trail."
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-Work = Callable[["Runtime"], Awaitable[Any]]
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +52,7 @@ def show(
     async def work(rt: Runtime) -> Any:
         return rt.behavior.show(agent)
 
-    body = _call(url, "GET", _path(agent), work)
+    body = call_or_run(url, "GET", _path(agent), work)
     if as_json:
         print_json(body)
         return
@@ -112,18 +107,7 @@ def _change(agent: str, action: str, reason: str, url: str | None) -> None:
         run = getattr(rt.behavior, action)
         await run(agent, actor=CLI_AUTHOR, now=datetime.now(UTC), reason=spec.reason)
 
-    _call(url, "POST", _path(agent, action), work, json=spec.model_dump(), change=True)
-
-
-def _call(
-    url: str | None, method: str, path: str, work: Work, *, change: bool = False, **http: Any
-) -> Any:
-    """``method path`` on the server, or ``work`` on the local store; the same JSON back."""
-    with connect(url) as backend:
-        if isinstance(backend, HttpBackend):
-            return backend.call(method, path, **http)
-        assert isinstance(backend, LocalBackend)
-        return backend.change(work) if change else backend.run(work)
+    call_or_run(url, "POST", _path(agent, action), work, json=spec.model_dump(), change=True)
 
 
 def _path(agent: str, action: str = "") -> str:

@@ -7,7 +7,6 @@ named by its id (``ses_…``, from ``warden sessions list``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +20,7 @@ from warden.cli.backend import (
     CLI_AUTHOR,
     JSON_HELP,
     URL_HELP,
-    HttpBackend,
-    LocalBackend,
-    connect,
+    call_or_run,
     spec_problem,
 )
 from warden.cli.output import console, fail, print_json
@@ -40,8 +37,6 @@ sessions_app = typer.Typer(
 ID_HELP = "A session id (`ses_…`, from `warden sessions list`)."
 _STATUS_STYLE = {"active": "green", "suspended": "red"}
 _SHOWN = 3
-
-Work = Callable[["Runtime"], Awaitable[Any]]
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +59,7 @@ def list_sessions(
     async def work(rt: Runtime) -> Any:
         return {"sessions": await rt.sessions.list(agent=agent, status=wanted, limit=limit)}
 
-    body = _call(url, "GET", "/v1/sessions", work, params=params)
+    body = call_or_run(url, "GET", "/v1/sessions", work, params=params)
     if as_json:
         print_json(body)
         return
@@ -85,7 +80,7 @@ def show(
     async def work(rt: Runtime) -> Any:
         return await rt.sessions.show(session, _now())
 
-    body = _call(url, "GET", f"/v1/sessions/{session}", work)
+    body = call_or_run(url, "GET", f"/v1/sessions/{session}", work)
     if as_json:
         print_json(body)
         return
@@ -129,23 +124,12 @@ def _change(action: str, session: str, reason: str, url: str | None, as_json: bo
         return await method(session, actor=CLI_AUTHOR, reason=spec.reason, now=_now())
 
     path = f"/v1/sessions/{session}/{action}"
-    body = _call(url, "POST", path, work, json=spec.model_dump(), change=True)
+    body = call_or_run(url, "POST", path, work, json=spec.model_dump(), change=True)
     if as_json:
         print_json(body)
         return
     done = "suspended" if action == "suspend" else "resumed"
     console.print(Text.assemble(f"{done} ", (body["id"], "bold"), f" ({body['agent']})"))
-
-
-def _call(
-    url: str | None, method: str, path: str, work: Work, *, change: bool = False, **http: Any
-) -> Any:
-    """``method path`` on the server, or ``work`` on the local store; the same JSON back."""
-    with connect(url) as backend:
-        if isinstance(backend, HttpBackend):
-            return backend.call(method, path, **http)
-        assert isinstance(backend, LocalBackend)
-        return backend.change(work) if change else backend.run(work)
 
 
 def _table(sessions: list[dict[str, Any]]) -> Table:

@@ -7,7 +7,6 @@ local store (changes are refused while a server owns it). A sighting is named by
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -22,9 +21,7 @@ from warden.cli.backend import (
     CLI_AUTHOR,
     JSON_HELP,
     URL_HELP,
-    HttpBackend,
-    LocalBackend,
-    connect,
+    call_or_run,
     spec_problem,
 )
 from warden.cli.output import console, fail, print_json
@@ -42,8 +39,6 @@ REF_HELP = "A sighting id (from `warden shadow list`), key (`subject:spiffe://â€
 _OPTIONS = {"owner": "--owner", "team": "--team", "name": "--name", "reason": "--reason"}
 _STATUS_STYLE = {"open": "yellow", "promoted": "cyan", "blocked": "red"}
 _SHOWN_TOOLS = 3
-
-Work = Callable[["Runtime"], Awaitable[Any]]
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +58,7 @@ def list_sightings(
     async def work(rt: Runtime) -> Any:
         return (await rt.shadow.sightings(status, limit=limit)).to_dict()
 
-    page = _call(url, "GET", "/v1/shadow", work, params=params)
+    page = call_or_run(url, "GET", "/v1/shadow", work, params=params)
     if as_json:
         print_json(page)
         return
@@ -87,7 +82,7 @@ def show(
         found = await rt.shadow.find(ref)
         return {"identifier": found[0].identifier, "sightings": [s.to_dict() for s in found]}
 
-    body = _call(url, "GET", _path(ref), work)
+    body = call_or_run(url, "GET", _path(ref), work)
     if as_json:
         print_json(body)
         return
@@ -118,7 +113,9 @@ def promote(
         )
         return {"agent": agent.to_dict(), "sightings": [s.to_dict() for s in found]}
 
-    body = _call(url, "POST", _path(ref, "promote"), work, json=spec.model_dump(), change=True)
+    body = call_or_run(
+        url, "POST", _path(ref, "promote"), work, json=spec.model_dump(), change=True
+    )
     if as_json:
         print_json(body)
         return
@@ -149,7 +146,7 @@ def block(
         found = await rt.shadow.block(ref, reason=spec.reason, actor=CLI_AUTHOR, now=_now())
         return {"identifier": found[0], "sightings": [s.to_dict() for s in found[1]]}
 
-    body = _call(url, "POST", _path(ref, "block"), work, json=spec.model_dump(), change=True)
+    body = call_or_run(url, "POST", _path(ref, "block"), work, json=spec.model_dump(), change=True)
     if as_json:
         print_json(body)
         return
@@ -173,22 +170,13 @@ def unblock(
         found = await rt.shadow.unblock(ref, reason=spec.reason, actor=CLI_AUTHOR, now=_now())
         return {"identifier": found[0], "sightings": [s.to_dict() for s in found[1]]}
 
-    body = _call(url, "POST", _path(ref, "unblock"), work, json=spec.model_dump(), change=True)
+    body = call_or_run(
+        url, "POST", _path(ref, "unblock"), work, json=spec.model_dump(), change=True
+    )
     if as_json:
         print_json(body)
         return
     console.print(Text.assemble("unblocked ", (body["identifier"], "bold")))
-
-
-def _call(
-    url: str | None, method: str, path: str, work: Work, *, change: bool = False, **http: Any
-) -> Any:
-    """``method path`` on the server, or ``work`` on the local store; the same JSON back."""
-    with connect(url) as backend:
-        if isinstance(backend, HttpBackend):
-            return backend.call(method, path, **http)
-        assert isinstance(backend, LocalBackend)
-        return backend.change(work) if change else backend.run(work)
 
 
 def _path(ref: str, action: str = "") -> str:
