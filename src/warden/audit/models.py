@@ -60,6 +60,9 @@ class EventType(StrEnum):
     BASELINE_FROZEN = "baseline:frozen"
     BASELINE_UNFROZEN = "baseline:unfrozen"
     BASELINE_RESET = "baseline:reset"
+    CHAIN_DELEGATED = "chain:delegated"
+    CHAIN_REFUSED = "chain:refused"
+    CHAIN_REVOKED = "chain:revoked"
 
 
 DECISION_EVENTS = frozenset(

@@ -35,6 +35,8 @@ def _register_subcommands() -> None:
         "profiles",
         "sessions",
         "baseline",
+        "trace",
+        "chains",
     ):
         try:
             module = importlib.import_module(f"warden.cli.{name}")

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -402,4 +403,52 @@ baselines = Table(
     Column("last_at", String(40), nullable=True),
     Column("updated_at", String(40), nullable=False),
     Column("data", Text, nullable=False),  # JSON, see Baseline.to_data
+)
+
+# --- delegation chains and the ledger's index — migration 0013 ------------------------------
+
+# One row per delegation (warden.chains): depth 0 is the person → root agent link (the root
+# mandate), each deeper hop one agent → agent token exchange. ``chain_id`` names the whole
+# tree; ``digest`` chains each hop to its parent (sha256 over the parent's digest and the
+# hop's canonical JSON), so a hop cannot be altered or re-parented unnoticed.
+chain_hops = Table(
+    "chain_hops",
+    metadata,
+    Column("id", String(64), primary_key=True),  # hop_<hex>
+    Column("chain_id", String(64), nullable=False, index=True),  # chn_<hex>: the tree
+    Column("parent_id", String(64), nullable=True, index=True),  # None at depth 0
+    Column("depth", Integer, nullable=False),  # 0: person → root agent
+    Column("person", String(320), nullable=False, index=True),
+    Column("from_party", String(2048), nullable=False),  # the person, or the delegating agent
+    Column("to_agent", String(2048), nullable=False, index=True),
+    Column("mandate_id", String(64), nullable=False),  # the hop's (child) mandate
+    Column("root_mandate_id", String(64), nullable=False, index=True),
+    Column("exchange_jti", String(64), nullable=True),  # the delegate's token from RFC 8693
+    Column("task", Text, nullable=False),  # the delegated task in the delegator's words
+    Column("tools", Text, nullable=True),  # JSON array: the tools the hop may use; None = all
+    Column("limits", Text, nullable=False),  # JSON {tool: {argument: max}}
+    Column("digest", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+    Column("entry_id", String(64), nullable=True),  # the ledger entry recording the delegation
+)
+
+# The ledger's own index for accountability queries, written in the same transaction as
+# the entries it indexes: who the entry acted for, in which chain, by which agent. Only
+# entries that name a person or a chain are indexed.
+ledger_index = Table(
+    "ledger_index",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("entry_id", String(64), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("person", String(320), nullable=True),
+    Column("chain_id", String(64), nullable=True),
+    Column("agent", String(2048), nullable=True),
+    Index("ix_ledger_index_person_time", "person", "recorded_at"),
+    Index("ix_ledger_index_chain", "chain_id", "seq"),
 )
