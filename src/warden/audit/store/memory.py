@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
-from warden.audit.chain import GENESIS_HASH
+from warden.audit.chain import GENESIS_HASH, format_timestamp
 from warden.audit.errors import LedgerConflict
+from warden.audit.index import index_rows
 from warden.audit.models import LedgerEntry
 
 
@@ -20,6 +23,7 @@ class MemoryLedgerStore:
     def __init__(self, entries: Iterable[LedgerEntry] = ()) -> None:
         self._entries = sorted(entries, key=lambda entry: entry.seq)
         self._by_id = {entry.entry_id: entry for entry in self._entries}
+        self._index = index_rows(self._entries)
 
     async def head(self) -> tuple[int, str] | None:
         if not self._entries:
@@ -38,6 +42,7 @@ class MemoryLedgerStore:
             raise LedgerConflict("an entry id in the batch is already in the ledger")
         self._entries.extend(rows)
         self._by_id.update((row.entry_id, row) for row in rows)
+        self._index.extend(index_rows(rows))
 
     async def scan(self, after_seq: int, limit: int) -> list[LedgerEntry]:
         start = bisect.bisect_right(self._entries, after_seq, key=lambda entry: entry.seq)
@@ -51,3 +56,31 @@ class MemoryLedgerStore:
 
     async def count(self) -> int:
         return len(self._entries)
+
+    async def by_person(
+        self,
+        person: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        after_seq: int = 0,
+    ) -> list[LedgerEntry]:
+        low = format_timestamp(start) if start is not None else ""
+        high = format_timestamp(end) if end is not None else "~"
+        return self._indexed(
+            lambda r: r["person"] == person and low <= r["recorded_at"] <= high, limit, after_seq
+        )
+
+    async def by_chain(
+        self, chain_id: str, limit: int = 100, after_seq: int = 0
+    ) -> list[LedgerEntry]:
+        return self._indexed(lambda r: r["chain_id"] == chain_id, limit, after_seq)
+
+    def _indexed(
+        self, wanted: Callable[[Mapping[str, Any]], bool], limit: int, after_seq: int
+    ) -> list[LedgerEntry]:
+        seqs = [r["seq"] for r in self._index if r["seq"] > after_seq and wanted(r)]
+        return [self._at(seq) for seq in seqs[: max(limit, 0)]]
+
+    def _at(self, seq: int) -> LedgerEntry:
+        return self._entries[bisect.bisect_left(self._entries, seq, key=lambda entry: entry.seq)]

@@ -11,6 +11,7 @@ single writer.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -20,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from warden.audit.chain import GENESIS_HASH, canonical_payload, format_timestamp, parse_timestamp
 from warden.audit.errors import LedgerConflict, LedgerCorrupted, LedgerUnavailable
+from warden.audit.index import index_rows
 from warden.audit.models import LedgerEntry, parse_event_type
-from warden.store.schema import ledger
+from warden.store.schema import ledger, ledger_index
 
 
 class SqlLedgerStore:
@@ -41,6 +43,9 @@ class SqlLedgerStore:
         try:
             async with self._engine.begin() as connection:
                 await connection.execute(ledger.insert(), [_to_row(row) for row in rows])
+                indexed = index_rows(rows)
+                if indexed:
+                    await connection.execute(ledger_index.insert(), indexed)
                 await _check_extends(connection, rows[0])
         except IntegrityError as exc:
             raise LedgerConflict(
@@ -68,12 +73,47 @@ class SqlLedgerStore:
         rows = await self._read(select(func.count()).select_from(ledger))
         return int(rows[0][0])
 
+    async def by_person(
+        self,
+        person: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        after_seq: int = 0,
+    ) -> list[LedgerEntry]:
+        """Entries acting for ``person`` recorded in [``start``, ``end``], ascending by seq
+        (through ``ledger_index``'s person-and-time index)."""
+        query = _indexed(limit, after_seq).where(ledger_index.c.person == person)
+        if start is not None:
+            query = query.where(ledger_index.c.recorded_at >= format_timestamp(start))
+        if end is not None:
+            query = query.where(ledger_index.c.recorded_at <= format_timestamp(end))
+        return [_to_entry(row) for row in await self._read(query)]
+
+    async def by_chain(
+        self, chain_id: str, limit: int = 100, after_seq: int = 0
+    ) -> list[LedgerEntry]:
+        """Entries of chain ``chain_id`` after ``after_seq``, ascending by seq."""
+        query = _indexed(limit, after_seq).where(ledger_index.c.chain_id == chain_id)
+        return [_to_entry(row) for row in await self._read(query)]
+
     async def _read(self, query: Any) -> Sequence[Row[Any]]:
         try:
             async with self._engine.connect() as connection:
                 return (await connection.execute(query)).all()
         except (SQLAlchemyError, OSError) as exc:
             raise LedgerUnavailable(f"the ledger store failed: {type(exc).__name__}") from exc
+
+
+def _indexed(limit: int, after_seq: int) -> Any:
+    """Ledger rows joined from their index rows, by seq."""
+    return (
+        select(ledger)
+        .join(ledger_index, ledger_index.c.seq == ledger.c.seq)
+        .where(ledger_index.c.seq > after_seq)
+        .order_by(ledger_index.c.seq)
+        .limit(max(limit, 0))
+    )
 
 
 async def _check_extends(connection: AsyncConnection, first: LedgerEntry) -> None:

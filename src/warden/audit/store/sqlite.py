@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.audit.chain import GENESIS_HASH
 from warden.audit.errors import LedgerConflict, LedgerUnavailable
+from warden.audit.index import index_rows
 from warden.audit.models import LedgerEntry
 from warden.audit.store.sql import SqlLedgerStore, _to_row
 
@@ -33,6 +34,10 @@ _BUSY_DEADLINE = 5.0  # seconds, as the other connections' busy_timeout
 _INSERT = (
     "INSERT INTO ledger (seq, entry_id, version, event_type, recorded_at, payload, prev_hash, hash)"
     " VALUES (:seq, :entry_id, :version, :event_type, :recorded_at, :payload, :prev_hash, :hash)"
+)
+_INSERT_INDEX = (
+    "INSERT INTO ledger_index (seq, entry_id, recorded_at, event_type, person, chain_id, agent)"
+    " VALUES (:seq, :entry_id, :recorded_at, :event_type, :person, :chain_id, :agent)"
 )
 
 
@@ -72,6 +77,7 @@ class SqliteLedgerStore(SqlLedgerStore):
                 raise
             try:
                 connection.executemany(_INSERT, [_to_row(row) for row in rows])
+                connection.executemany(_INSERT_INDEX, index_rows(rows))
                 _check_extends(connection, rows[0])
             except BaseException:
                 connection.execute("ROLLBACK")
