@@ -29,6 +29,10 @@ from warden.audit.store.sql import SqlLedgerStore
 from warden.audit.store.sqlite import SqliteLedgerStore
 from warden.behavior.analyser import DriftAnalyser
 from warden.behavior.service import BehaviorService
+from warden.chains.analyser import ChainAnalyser
+from warden.chains.errors import InvalidChain
+from warden.chains.exchange import ChainDelegations
+from warden.chains.service import ChainService
 from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser, is_agent
 from warden.decisions.models import Decision, DecisionRequest, Outcome, Reason
 from warden.decisions.pipeline import evaluate
@@ -161,6 +165,14 @@ class Runtime:
         self.mandates.on_observed = self._observed
         self.alerts = WebhookNotifier(webhooks_from_env(), secret=secret_from_env())
         self._drift = DriftAnalyser(self.behavior, self.sessions, self.facts, self._profile_of)
+        # Delegation chains: hops recorded at token exchange, verified on every action.
+        self.chains = ChainService(
+            engine,
+            _LedgerSink(self.ledger),
+            self.mandates,
+            issuer=self.token_settings.issuer,
+            trust_domain=self.token_settings.trust_domain,
+        )
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -171,6 +183,7 @@ class Runtime:
         self.analysers: Sequence[Analyser] = (
             *DEFAULT_ANALYSERS,
             GrantAnalyser(),
+            ChainAnalyser(self.chains, self.mandates, self._touches),
             MandateAnalyser(self.mandates),
             SessionAnalyser(self.sessions, self.facts),
             self._drift,
@@ -211,6 +224,8 @@ class Runtime:
             runtime.mandates.use_keys(runtime.tokens.keys)
             runtime.mandates.tool_labels = runtime._tool_labels
             await runtime.mandates.load(_now())
+            runtime.chains.use_keys(runtime.tokens.keys)
+            await runtime.chains.load(_now())
             await runtime.provenance.load(_now())
             await runtime.shadow.load()
             await runtime.sessions.load(_now())
@@ -289,6 +304,7 @@ class Runtime:
             svids=self._svids,
             on_refused=token_refusals(self.shadow),
         )
+        self._tokens.chains = ChainDelegations(self.chains)
 
     @property
     def tokens(self) -> AuthorizationServer:
@@ -433,8 +449,11 @@ class Runtime:
         (``authzen``, ``sdk``, ``mcp``...), for shadow-agent sightings. ``now`` is the clock
         (default: the real one); benchmarks replay simulated weeks through it."""
         now = now or _now()
-        if is_agent(request.subject) and "mandate" in request.context:
-            await self.mandates.prepare(request.context["mandate"], now)
+        asked = request  # as sent: the ledger keeps its digest
+        if is_agent(request.subject):
+            request = self._verified_depth(request, now)
+            if "mandate" in request.context:
+                await self.mandates.prepare(request.context["mandate"], now)
         # The decision id is its ledger entry id (a UUIDv7: sortable by time).
         decision = _explained(evaluate(self.view, self.analysers, request, now, new_entry_id()))
         facts = self.conclude(request, decision, now)
@@ -446,7 +465,7 @@ class Runtime:
         try:
             await self.ledger.append(
                 _DECISION_EVENTS[decision.outcome],
-                _ledger_payload(request, decision),
+                _ledger_payload(asked, decision, self._person(decision)),
                 entry_id=decision.decision_id,
                 recorded_at=now,
             )
@@ -529,6 +548,43 @@ class Runtime:
                 details=details,
             )
         )
+
+    def _verified_depth(self, request: DecisionRequest, now: datetime) -> DecisionRequest:
+        """``context.chain_depth`` as Warden verified it: the depth of the agent's own chain
+        assertion, 0 without one. A client's value is never believed (profiles' depth rules
+        and drift read it)."""
+        context = request.context
+        depth = 0
+        token = context.get("chain")
+        if token is not None:
+            try:
+                chain = self.chains.verify(token, now)
+            except InvalidChain:
+                chain = None  # the chain analyser denies it
+            if chain is not None and chain.leaf.to_agent == request.subject.id:
+                depth = chain.depth
+        if context.get("chain_depth", 0) == depth:
+            return request
+        return dataclasses.replace(request, context={**context, "chain_depth": depth})
+
+    def _touches(
+        self, request: DecisionRequest, view: DecisionView, now: datetime
+    ) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The data labels and external destinations of an action (for a chain's blast
+        radius), from the facts the session and drift analysers share."""
+        facts = self.facts.of(request, view, now)
+        if facts is None:
+            return frozenset(), ()
+        return facts.labels, facts.destinations
+
+    def _person(self, decision: Decision) -> str | None:
+        """Who an agent's decision acted for: its chain's person, else its mandate's."""
+        chain = decision.features.get("chain")
+        if chain and chain.get("valid"):
+            return str(chain["person"])
+        block = decision.features.get("mandate")
+        mandate = self.mandates.live(block["id"]) if block and block.get("id") else None
+        return mandate.person if mandate is not None else None
 
     def _observed(
         self, agent: str, mandate: str, labels: frozenset[str], injected: bool, now: datetime
@@ -660,7 +716,9 @@ def _empty_bundle() -> Bundle:
     return Bundle(policies={}, schema=default_schema(), entities=(), source=_EMPTY_BUNDLE_SOURCE)
 
 
-def _ledger_payload(request: DecisionRequest, decision: Decision) -> dict[str, Any]:
+def _ledger_payload(
+    request: DecisionRequest, decision: Decision, person: str | None = None
+) -> dict[str, Any]:
     """What the ledger keeps of a decision: ids, outcome, reasons, Warden's own features.
 
     Request properties and context may hold personal data or secrets, so only their
@@ -687,6 +745,7 @@ def _ledger_payload(request: DecisionRequest, decision: Decision) -> dict[str, A
         "policy_revision": decision.policy_revision,
         "features": _recorded_features(decision.features),
         "context_digest": hashlib.sha256(asked).hexdigest(),
+        "on_behalf_of": person,  # the person behind the agent's chain or mandate, if any
     }
 
 
@@ -705,6 +764,9 @@ def _recorded_features(features: Mapping[str, Any]) -> dict[str, Any]:
     mandate = recorded.get("mandate")
     if mandate and not mandate.get("present"):
         recorded["mandate"] = {"present": False}  # not the seventeen empty fields
+    chain = recorded.get("chain")
+    if chain and not chain.get("present"):
+        recorded["chain"] = {"present": False}
     return recorded
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -100,7 +100,7 @@ def hop_row(h: Hop) -> dict[str, Any]:
     }
 
 
-def hop_from_row(row: Mapping[str, Any]) -> Hop:
+def hop_from_row(row: Any) -> Hop:
     tools = row["tools"]
     return Hop(
         id=row["id"],

@@ -140,17 +140,24 @@ async def _read_json(request: Request, max_body_bytes: int) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON ({where})") from None
 
 
+_HEADERS = (("txn-token", "mandate"), ("warden-chain", "chain"))
+
+
 def _with_mandate_header(body: Any, request: Request) -> Any:
     """An enforcement point may carry the mandate in the ``Txn-Token`` header rather than in
-    ``context.mandate``; the body's own value wins (it is the more specific)."""
-    token = request.headers.get("txn-token")
-    if token is None or not isinstance(body, dict):
+    ``context.mandate``, and the chain assertion in ``Warden-Chain`` rather than in
+    ``context.chain``; the body's own values win (they are the more specific)."""
+    if not isinstance(body, dict):
         return body
-    context = body.get("context")
-    if context is None:
-        context = body["context"] = {}
-    if isinstance(context, dict):
-        context.setdefault("mandate", token)
+    for header, key in _HEADERS:
+        token = request.headers.get(header)
+        if token is None:
+            continue
+        context = body.get("context")
+        if context is None:
+            context = body["context"] = {}
+        if isinstance(context, dict):
+            context.setdefault(key, token)
     return body
 
 

@@ -15,6 +15,7 @@ summed in memory and written through when an allowed action spends them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import inspect
 import secrets
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from warden.mandates.errors import (
     InvalidMandate,
@@ -69,6 +70,10 @@ class Profile(Protocol):
     def version(self) -> int: ...
     @property
     def description(self) -> str: ...
+    @property
+    def max_chain_depth(self) -> int | None: ...
+    @property
+    def max_fan_out(self) -> int | None: ...
 
     def in_scope(self, tool: str) -> bool: ...
 
@@ -283,6 +288,37 @@ class MandateService:
         )
         return IssuedMandate(mandate, token)
 
+    async def issue_child(
+        self,
+        parent: Mandate,
+        *,
+        agent: str,
+        delegator: str,
+        task: str,
+        chain: Mapping[str, str],
+        expires_at: datetime,
+        now: datetime,
+    ) -> IssuedMandate:
+        """A delegate's mandate under ``parent``: the same person, purpose (pinned profile
+        version), words and designated values as the root — so provenance still asks "did the
+        *person* name this value?", never the delegator — bound to ``agent``, never outliving
+        ``parent``. ``task`` is the delegator's description of the sub-task; ``chain`` names
+        the chain, hop and root (kept in ``extra`` and in the token's ``tctx``)."""
+        root = parent.extra.get("root") or parent.id
+        mandate = dataclasses.replace(
+            parent,
+            id=secrets.token_hex(16),
+            issued_by=delegator,
+            issued_at=now,
+            expires_at=min(expires_at, parent.expires_at),
+            revoked_at=None,
+            extra={**chain, "root": root, "parent": parent.id, "agent": agent, "task": task},
+        )
+        token = self._sign(mandate, delegator)
+        await self._store.insert(mandate)
+        self._mandates[mandate.id] = mandate
+        return IssuedMandate(mandate, token)
+
     def _sign(self, mandate: Mandate, caller: str) -> str:
         iat = int(mandate.issued_at.timestamp())
         claims = {
@@ -303,6 +339,9 @@ class MandateService:
             },
             "rctx": {"requested_by": caller},
         }
+        if mandate.extra.get("root"):  # a delegate's mandate: where it sits in its chain
+            chain = {k: mandate.extra[k] for k in ("root", "parent", "chain", "hop", "agent")}
+            claims["tctx"] = {**cast("dict[str, Any]", claims["tctx"]), "chain": chain}
         return rfc9068.sign(TXN_TYP, claims, self._ring())
 
     async def revoke(self, mandate_id: str, *, actor: str, reason: str, now: datetime) -> Mandate:
@@ -434,14 +473,23 @@ class MandateService:
 
     # -- budgets -------------------------------------------------------------------------
 
+    def budget_holder(self, mandate_id: str) -> str:
+        """Whose budgets a mandate spends: a delegate's mandate spends its root's, so a chain
+        shares one budget however deep it goes (a budget is never reset per hop)."""
+        mandate = self._mandates.get(mandate_id)
+        root = mandate.extra.get("root") if mandate is not None else None
+        return str(root) if root else mandate_id
+
     def spent(self, mandate_id: str) -> dict[str, float]:
-        return {k: float(v) for k, v in self._spent.get(mandate_id, {}).items()}
+        holder = self.budget_holder(mandate_id)
+        return {k: float(v) for k, v in self._spent.get(holder, {}).items()}
 
     async def charge(
         self, mandate_id: str, charges: Sequence[BudgetCharge], now: datetime
     ) -> Violation | None:
         """Spend ``charges`` of an allowed action, or return the violation if a concurrent
         action got there first (checked and spent under one lock, then written through)."""
+        mandate_id = self.budget_holder(mandate_id)
         async with self._budget_lock:
             totals = dict(self._spent.get(mandate_id, {}))
             for c in charges:

@@ -84,6 +84,32 @@ class AgentDirectory(Protocol):
         """The agent's lifecycle status (``active``, ``suspended``...), None if unknown."""
 
 
+class PlannedDelegation(Protocol):
+    @property
+    def hop_id(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class Delegations(Protocol):
+    """Delegation chains (``warden.chains``) as the token exchange grant uses them: decide
+    whether a delegation may happen before the delegate's token is minted, record it after."""
+
+    async def plan(
+        self,
+        *,
+        subject: Mapping[str, Any],
+        delegator: str,
+        delegate: str,
+        params: Mapping[str, str],
+        now: datetime,
+    ) -> PlannedDelegation | None:
+        """None when no chain is involved; raises a token error when it may not happen."""
+
+    async def commit(self, plan: PlannedDelegation, jti: str, now: datetime) -> Mapping[str, Any]:
+        """Record it; the extra members of the token response."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenContext:
     """Per-request context handed to a grant handler; ``now`` is the request's clock."""
@@ -93,6 +119,7 @@ class TokenContext:
     tokens: TokenMinter
     agents: AgentDirectory
     replay: ReplayCache
+    chains: Delegations | None = None
 
 
 class AuthorizationServer:
@@ -118,6 +145,8 @@ class AuthorizationServer:
         self.token_store = _token_store(engine)
         self.keys = KeyRing(SqlKeyStore(engine), max_token_lifetime=settings.max_token_lifetime)
         self.replay = SqlReplayCache(engine)
+        # Delegation chains (set by the runtime): hops recorded at token exchange.
+        self.chains: Delegations | None = None
         self.dpop = DpopVerifier(self.replay, DpopNonces(), max_age=settings.dpop_proof_max_age)
         self._issuer = TokenIssuer(settings, self.keys, self.token_store)
         self._authenticator = ClientAuthenticator(self.clients, self._assertions(svids))
@@ -168,7 +197,9 @@ class AuthorizationServer:
 
     def context(self, now: datetime) -> TokenContext:
         """What a grant handler is given for a request at ``now``."""
-        return TokenContext(self.settings, now, self._issuer.at(now), self.agents, self.replay)
+        return TokenContext(
+            self.settings, now, self._issuer.at(now), self.agents, self.replay, self.chains
+        )
 
     def minter(self, now: datetime) -> Minter:
         return self._issuer.at(now)

@@ -226,6 +226,7 @@ class _Reader:
                 for f in data.get("flows", ())
             ),
             max_chain_depth=data.get("max_chain_depth"),
+            max_fan_out=data.get("max_fan_out"),
             step_up_rules=tuple(self.step_up(s) for s in data.get("step_up", ())),
             digest=digest,
             document={k: v for k, v in data.items() if k != "version"},

@@ -137,6 +137,7 @@ class PurposeProfile:
     budgets: tuple[Budget, ...] = ()
     flows: tuple[FlowRule, ...] = ()
     max_chain_depth: int | None = None
+    max_fan_out: int | None = None  # delegations one hop may make (None: Warden's default)
     step_up_rules: tuple[StepUpRule, ...] = ()
     digest: str = ""
     document: Mapping[str, Any] = field(default_factory=dict, compare=False)

@@ -53,10 +53,11 @@ from warden.tokens.rfc8693 import (
     ExchangeRequest,
     actor_chain,
     bounded_ttl,
+    current_actor,
     delegate,
     granted_scope,
 )
-from warden.tokens.service import TokenContext
+from warden.tokens.service import PlannedDelegation, TokenContext
 from warden.tokens.txn_tokens import TXN_TOKEN_TYP, TxnRequest, replacement_claims, txn_claims
 
 _SKEW = 60  # seconds a self-signed subject token's `iat` may be ahead of our clock
@@ -78,13 +79,14 @@ class TokenExchangeGrant:
         if parsed.wants_txn_token:
             txn = TxnRequest.parse(request, parsed, trust_domain=ctx.settings.trust_domain)
             return await self._issue_txn_token(txn, request.dpop_jkt, client, ctx)
-        return await self._delegate(parsed, request.dpop_jkt, client, ctx)
+        return await self._delegate(parsed, request, client, ctx)
 
     # -- delegation ----------------------------------------------------------------------
 
     async def _delegate(
-        self, parsed: ExchangeRequest, jkt: str | None, client: Client, ctx: TokenContext
+        self, parsed: ExchangeRequest, request: TokenRequest, client: Client, ctx: TokenContext
     ) -> TokenResponse:
+        jkt = request.dpop_jkt
         # Both checks read the store: run them together, then report in request order.
         verified, actor = await asyncio.gather(
             _verified_subject(ctx, parsed.subject_token),
@@ -106,8 +108,17 @@ class TokenExchangeGrant:
             max_depth=ctx.settings.max_delegation_depth,
         )
         claims = {**delegated.to_claims(), "client_id": client.client_id}
+        plan = await _plan_chain(subject, actor, request, ctx)
+        if plan is not None:
+            claims["wch"] = plan.hop_id  # the delegate's hop: its chain continues from here
+        elif actor is None and "wch" in subject:
+            claims["wch"] = subject["wch"]  # a narrowed token stays in its chain
         ttl = _ttl(subject, ctx, ctx.settings.access_token_ttl)
-        token, _ = await ctx.tokens.mint(
+        if plan is not None:  # nor past the delegate's hop
+            ttl = min(ttl, int(plan.expires_at.timestamp()) - int(ctx.now.timestamp()))
+            if ttl <= 0:
+                raise InvalidRequest("the delegator's hop of the chain has expired")
+        token, minted = await ctx.tokens.mint(
             # Under the subject's grant: revoking that grant revokes every delegation of it.
             claims,
             kind="access",
@@ -117,13 +128,17 @@ class TokenExchangeGrant:
             jkt=jkt,
         )
         details = claims.get("authorization_details")
+        extra: dict[str, Any] = {} if details is None else {"authorization_details": details}
+        if plan is not None:
+            assert ctx.chains is not None
+            extra.update(await ctx.chains.commit(plan, str(minted["jti"]), ctx.now))
         return TokenResponse(
             access_token=token,
             token_type="DPoP" if jkt else "Bearer",
             expires_in=ttl,
             scope=None if delegated.scope == parsed.scope else delegated.scope,
             issued_token_type=ACCESS_TOKEN_TYPE,
-            extra={} if details is None else {"authorization_details": details},
+            extra=extra,
         )
 
     async def _actor(
@@ -191,6 +206,32 @@ class TokenExchangeGrant:
 
 
 # -- checks ------------------------------------------------------------------------------
+
+
+async def _plan_chain(
+    subject: Mapping[str, Any],
+    actor: Mapping[str, Any] | None,
+    request: TokenRequest,
+    ctx: TokenContext,
+) -> PlannedDelegation | None:
+    """The delegation chain this exchange extends (or starts, given a ``mandate``), checked
+    before the delegate's token is minted; None for an exchange outside any chain."""
+    if ctx.chains is None:
+        return None
+    wants_chain = "wch" in subject or request.params.get("mandate")
+    if actor is None:
+        if request.params.get("mandate"):
+            raise InvalidRequest("a chain is started by delegating: `actor_token` is required")
+        return None
+    if not wants_chain:
+        return None
+    return await ctx.chains.plan(
+        subject=subject,
+        delegator=current_actor(subject) or str(subject.get("sub")),
+        delegate=str(actor.get("sub")),
+        params=request.params,
+        now=ctx.now,
+    )
 
 
 def _capped_to_client(

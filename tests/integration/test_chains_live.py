@@ -1,0 +1,368 @@
+"""Delegation chains over a running Warden server (uvicorn on a loopback port, real SQLite
+store): a person's mandate, agents with confidential clients, chains of depth 1–6 built by real
+RFC 8693 token exchanges, and actions decided through the AuthZEN API with the chain assertion
+in the ``Warden-Chain`` header. Every token is checked against the published JWKS."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+
+from warden.tokens.models import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT
+
+if TYPE_CHECKING:  # the fixture's type; importing conftest at run time is fragile
+    from conftest import LiveServer
+
+ADMIN_TOKEN = "chains-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+DOMAIN = "acme.example"
+API = "https://erp.acme.example/api"
+PERSON = "ann@acme.example"
+NAMES = ["root", "a1", "a2", "a3", "a4", "a5", "a6"]
+AGENTS = {n: f"spiffe://{DOMAIN}/agent/{n}" for n in NAMES}
+PERMIT_ALL = '@id("all") permit (principal, action, resource);\n'
+TOOLS = {
+    "erp.invoice.read": {"read_only": True, "destructive": False, "external": False},
+    "payments.transfer": {"read_only": False, "destructive": False, "external": True},
+    "email.send": {"read_only": False, "destructive": False, "external": True},
+    "crm.contacts.export": {"read_only": True, "destructive": False, "external": False},
+}
+PROFILE = """
+name: supplier-payments
+description: Pay approved supplier invoices after reading them.
+examples:
+  - Pay the approved invoices from Acme Supplies
+  - Settle supplier invoice INV-2041
+tools:
+  - tool: erp.invoice.read
+    read_only: true
+  - tool: payments.transfer
+    arguments:
+      amount:
+        max: 10000
+  - tool: email.send
+budgets:
+  - name: payments
+    tools: ["payments.*"]
+    argument: amount
+    limit: 1000
+    currency: EUR
+max_chain_depth: 6
+max_fan_out: 2
+"""
+
+
+@dataclass
+class Fleet:
+    """The server, its agents' client secrets, and the person's mandate."""
+
+    server: LiveServer
+    http: httpx.Client
+    secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.request(method, path, headers=ADMIN, **kwargs)
+
+    def register(self, name: str) -> None:
+        agent = {"id": AGENTS[name], "display_name": name, "owner": PERSON, "team": "finance"}
+        assert self.admin("POST", "/v1/agents", json=agent).status_code == 201
+        metadata = {
+            "spiffe_id": AGENTS[name],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["client_credentials", TOKEN_EXCHANGE_GRANT],
+            "scope": "invoices:read invoices:pay",
+            "resources": [API],
+        }
+        answer = self.admin("POST", "/oauth2/register", json=metadata)
+        assert answer.status_code == 201, answer.text
+        self.secrets[name] = (answer.json()["client_id"], answer.json()["client_secret"])
+
+    def own_token(self, name: str) -> str:
+        form = {"grant_type": "client_credentials", "resource": API}
+        answer = self.http.post("/oauth2/token", data=form, auth=self.secrets[name])
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+    def mandate(self, request: str, profile: str | None = "supplier-payments") -> str:
+        spec = {"person": PERSON, "request": request, "profile": profile}
+        answer = self.admin("POST", "/v1/mandates", json=spec)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["token"])
+
+    def delegate(self, subject: str, name: str, **form: str) -> httpx.Response:
+        """``name`` exchanges ``subject`` (its delegator's token) for its own delegated token."""
+        data = {
+            "grant_type": TOKEN_EXCHANGE_GRANT,
+            "subject_token": subject,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "actor_token": self.own_token(name),
+            "actor_token_type": ACCESS_TOKEN_TYPE,
+            **form,
+        }
+        return self.http.post("/oauth2/token", data=data, auth=self.secrets[name])
+
+    def hop(self, subject: str, name: str, **form: str) -> Hop:
+        answer = self.delegate(subject, name, **form)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return Hop(name, body["access_token"], body["chain"], body["mandate"], body)
+
+    def decide(
+        self, name: str, tool: str, hop: Hop | None, mandate: str | None = None, **arguments: Any
+    ) -> dict[str, Any]:
+        """An AuthZEN evaluation as an enforcement point sends it: the chain and the mandate
+        in the ``Warden-Chain`` and ``Txn-Token`` headers."""
+        headers = dict(ADMIN)
+        if hop is not None:
+            headers["Warden-Chain"] = hop.chain
+        if mandate or hop is not None:
+            headers["Txn-Token"] = mandate or (hop.mandate if hop else "")
+        body = {
+            "subject": {"type": "agent", "id": AGENTS[name]},
+            "action": {"name": "invoke"},
+            "resource": {"type": "tool", "id": tool},
+            "context": {"arguments": arguments},
+        }
+        answer = self.http.post("/access/v1/evaluation", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def claims(self, token: str) -> dict[str, Any]:
+        jwks = KeySet.import_key_set(self.http.get("/.well-known/jwks.json").json())
+        return dict(jwt.decode(token, jwks, algorithms=["ES256"]).claims)
+
+
+@dataclass
+class Hop:
+    name: str
+    token: str
+    chain: str
+    mandate: str
+    body: dict[str, Any]
+
+
+@pytest.fixture
+def fleet(live_server: Callable[..., LiveServer]) -> Iterator[Fleet]:
+    server = live_server(ADMIN_TOKEN, trust_domain=DOMAIN, max_delegation_depth=6)
+    with httpx.Client(base_url=server.url, timeout=20) as http:
+        fleet = Fleet(server, http)
+        bundle = {"policies": {"all.cedar": PERMIT_ALL}}
+        assert fleet.admin("POST", "/v1/policies", json=bundle).status_code == 201
+        answer = fleet.admin("POST", "/v1/profiles", content=PROFILE.encode())
+        assert answer.status_code == 201, answer.text
+        for name, annotations in TOOLS.items():
+            tool = {"name": name, "annotations": annotations}
+            assert fleet.admin("POST", "/v1/tools", json=tool).status_code == 201
+        for name in NAMES:
+            fleet.register(name)
+        yield fleet
+
+
+def codes(result: dict[str, Any]) -> list[str]:
+    return [r["code"] for r in result["context"]["reasons"]]
+
+
+def error_of(answer: httpx.Response) -> str:
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["error"] == "invalid_request"
+    return str(body["error_description"])
+
+
+def build(fleet: Fleet, depth: int, mandate: str, **first: str) -> list[Hop]:
+    """root holds the mandate; a1..a<depth> each delegate one level deeper."""
+    hops: list[Hop] = []
+    subject = fleet.own_token("root")
+    for level in range(1, depth + 1):
+        form = {"mandate": mandate} if level == 1 else {}
+        hop = fleet.hop(subject, NAMES[level], **form, **(first if level == 1 else {}))
+        hops.append(hop)
+        subject = hop.token
+    return hops
+
+
+def act_chain(claims: dict[str, Any]) -> list[str]:
+    chain, act = [], claims.get("act")
+    while act:
+        chain.append(act["sub"])
+        act = act.get("act")
+    return chain
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6])
+def test_a_chain_of_each_depth_verifies_and_mirrors_the_act_claim(fleet: Fleet, depth: int) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    hops = build(fleet, depth, mandate)
+    leaf = hops[-1]
+
+    claims = fleet.claims(leaf.token)
+    # RFC 8693 §4.1: the current actor outermost, the root agent as `sub`: the chain's agents.
+    assert [claims["sub"], *reversed(act_chain(claims))] == [AGENTS[n] for n in NAMES[: depth + 1]]
+    assert claims["chain_depth"] == depth == leaf.body["chain_depth"]
+    assert claims["wch"] == leaf.body["hop_id"]
+
+    result = fleet.decide(NAMES[depth], "erp.invoice.read", leaf, invoice="INV-2041")
+    assert result["decision"] is True, result
+
+    # The ledger names who the action was for, through which agents.
+    entry = entry_of(fleet, result["context"]["decision_id"])
+    chain = entry["payload"]["features"]["chain"]
+    assert entry["payload"]["on_behalf_of"] == PERSON
+    assert chain["depth"] == depth and chain["person"] == PERSON
+    assert chain["agents"] == [AGENTS[n] for n in NAMES[: depth + 1]]
+    assert len(chain["path"]) == depth + 1
+
+
+def entry_of(fleet: Fleet, decision_id: str) -> dict[str, Any]:
+    answer = fleet.admin("GET", "/v1/audit/entries", params={"limit": 1000})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    entries = body["entries"] if isinstance(body, dict) else body
+    [entry] = [e for e in entries if e["entry_id"] == decision_id]
+    return dict(entry)
+
+
+def test_a_forged_assertion_is_denied(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2 = build(fleet, 2, mandate)
+    header, payload, signature = a2.chain.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+    # Altered: a2 gives itself every tool back; the signature no longer matches.
+    claims["hops"][2]["tools"] = None
+    altered = _b64(json.dumps(claims).encode())
+    result = fleet.decide("a2", "erp.invoice.read", _with(a2, f"{header}.{altered}.{signature}"))
+    assert result["decision"] is False and "chain.forged" in codes(result)
+
+    # Re-signed with a key Warden never issued.
+    key = ECKey.generate_key("P-256", private=True)
+    forged = jwt.encode({"alg": "ES256", "typ": "wch+jwt", "kid": "x"}, claims, key)
+    result = fleet.decide("a2", "erp.invoice.read", _with(a2, forged))
+    assert result["decision"] is False and "chain.forged" in codes(result)
+
+    # The genuine one still works.
+    assert fleet.decide("a2", "erp.invoice.read", a2)["decision"] is True
+
+
+def test_skipped_and_replayed_hops_are_denied(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2, a3 = build(fleet, 3, mandate)
+
+    # a3 presents a1's assertion (a hop above it), with a1's mandate: not its own.
+    replayed = fleet.decide("a3", "erp.invoice.read", a1)
+    assert replayed["decision"] is False and "chain.replayed" in codes(replayed)
+    # a3 skips the chain and shows the person's mandate as if the person had asked it.
+    skipped = fleet.decide("a3", "erp.invoice.read", None, mandate=mandate)
+    assert skipped["decision"] is False and "chain.skipped" in codes(skipped)
+    # ...or its own mandate without the chain it came with.
+    bare = fleet.decide("a3", "erp.invoice.read", None, mandate=a3.mandate)
+    assert bare["decision"] is False and "chain.skipped" in codes(bare)
+    # its chain with another hop's mandate.
+    mixed = fleet.decide("a3", "erp.invoice.read", _with(a3, a3.chain, mandate=a2.mandate))
+    assert mixed["decision"] is False and "chain.mandate_mismatch" in codes(mixed)
+    # The root agent itself may still act on the person's mandate directly.
+    assert fleet.decide("root", "erp.invoice.read", None, mandate=mandate)["decision"] is True
+
+
+def test_a_revoked_branch_is_denied_below_the_revoked_hop_only(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2, a3 = build(fleet, 3, mandate)
+    fleet.server.call(
+        fleet.server.runtime.chains.revoke(  # type: ignore[union-attr]
+            a2.body["hop_id"], actor="ir@acme.example", reason="compromised", now=_now()
+        )
+    )
+    for hop in (a2, a3):
+        result = fleet.decide(hop.name, "erp.invoice.read", hop)
+        assert result["decision"] is False and "chain.revoked" in codes(result)
+    assert fleet.decide("a1", "erp.invoice.read", a1)["decision"] is True
+    # ...and nobody can delegate further from the revoked branch.
+    assert error_of(fleet.delegate(a3.token, "a4")).startswith("chain.revoked")
+
+
+def test_widening_is_refused_at_each_level(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    limits = json.dumps({"payments.transfer": {"amount": 500}})
+    [a1] = build(fleet, 1, mandate, tools="erp.invoice.read payments.transfer", limits=limits)
+    # Level 2: a tool a1 was not given; a higher cap; both refused, naming the hop.
+    wider = error_of(fleet.delegate(a1.token, "a2", tools="erp.invoice.read email.send"))
+    assert wider.startswith("chain.widening") and "email.send" in wider and "hop 2" in wider
+    higher = json.dumps({"payments.transfer": {"amount": 900}})
+    raised = error_of(fleet.delegate(a1.token, "a2", limits=higher))
+    assert raised.startswith("chain.widening") and "500" in raised
+    # A narrower level 2 is fine; level 3 cannot widen it back either.
+    a2 = fleet.hop(a1.token, "a2", tools="payments.transfer", limits='{"payments.transfer": {"amount": 200}}')
+    back = error_of(fleet.delegate(a2.token, "a3", tools="erp.invoice.read"))
+    assert back.startswith("chain.widening")
+    # At action time the narrowest cap and allow-list hold.
+    over = fleet.decide("a2", "payments.transfer", a2, amount=300)
+    assert over["decision"] is False and "chain.limit" in codes(over)
+    assert fleet.decide("a2", "payments.transfer", a2, amount=150)["decision"] is True
+    read = fleet.decide("a2", "erp.invoice.read", a2)
+    assert read["decision"] is False and "chain.tool_not_delegated" in codes(read)
+    # Expiry only narrows: asking for a day gets no more than the delegator has.
+    long = fleet.hop(a1.token, "a3", expires_in="86400")
+    assert fleet.claims(long.token)["exp"] <= fleet.claims(a1.token)["exp"]
+
+
+def test_a_budget_is_shared_across_three_hops(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2, a3 = build(fleet, 3, mandate)
+    for hop, amount in ((a1, 400), (a2, 400)):
+        assert fleet.decide(hop.name, "payments.transfer", hop, amount=amount)["decision"] is True
+    # 800 of the 1,000 budget is spent by two hops; the third hop gets the rest, not a new 1,000.
+    over = fleet.decide("a3", "payments.transfer", a3, amount=300)
+    assert over["decision"] is False and "budget.exceeded" in codes(over)
+    assert fleet.decide("a3", "payments.transfer", a3, amount=200)["decision"] is True
+
+
+def test_cycles_depth_and_fan_out_are_refused(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2 = build(fleet, 2, mandate)
+    cycle = error_of(fleet.delegate(a2.token, "a1"))
+    assert "cycle" in cycle  # RFC 8693's act check or the chain's, both refuse A → B → A
+    # Fan-out: the profile lets one hop delegate twice.
+    fleet.hop(a1.token, "a3")
+    fanned = error_of(fleet.delegate(a1.token, "a4"))
+    assert fanned.startswith("chain.fan_out")
+    # Another agent cannot start a second chain from the same mandate.
+    held = error_of(fleet.delegate(fleet.own_token("a5"), "a6", mandate=mandate))
+    assert held.startswith("chain.mandate_held")
+
+
+def test_intent_laundering_is_caught_at_the_hop_where_it_happens(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2 = build(fleet, 2, mandate)
+    # At delegation: a tool outside the person's purpose, though a2 could hold it.
+    refused = error_of(fleet.delegate(a2.token, "a3", tools="crm.contacts.export"))
+    assert refused.startswith("chain.laundering")
+    assert "supplier-payments" in refused and "hop 3" in refused
+    # At action time: a2 was handed no allow-list; it reaches outside the purpose anyway.
+    result = fleet.decide("a2", "crm.contacts.export", a2)
+    assert result["decision"] is False
+    [reason] = [r for r in result["context"]["reasons"] if r["code"] == "chain.laundering"]
+    assert "supplier-payments" in reason["message"]
+    assert "Pay the approved invoices from Acme Supplies" in reason["message"]
+    assert "hop" in reason["message"] and AGENTS["a2"] in reason["message"]
+
+
+def _with(hop: Hop, chain: str, mandate: str | None = None) -> Hop:
+    return Hop(hop.name, hop.token, chain, mandate or hop.mandate, hop.body)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
