@@ -694,8 +694,10 @@ class _LedgerSink:
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
-    async def record(self, event_type: str, payload: Mapping[str, Any]) -> None:
-        await self._ledger.append(EventType(event_type), payload)
+    async def record(
+        self, event_type: str, payload: Mapping[str, Any], *, entry_id: str | None = None
+    ) -> None:
+        await self._ledger.append(EventType(event_type), payload, entry_id=entry_id)
 
 
 def _now() -> datetime:

@@ -1,5 +1,5 @@
 """Delegation chains over a running Warden server (uvicorn on a loopback port, real SQLite
-store): a person's mandate, agents with confidential clients, chains of depth 1–6 built by real
+store): a person's mandate, agents with confidential clients, chains of depth 1-6 built by real
 RFC 8693 token exchanges, and actions decided through the AuthZEN API with the chain assertion
 in the ``Warden-Chain`` header. Every token is checked against the published JWKS."""
 
@@ -232,7 +232,7 @@ def entry_of(fleet: Fleet, decision_id: str) -> dict[str, Any]:
 
 def test_a_forged_assertion_is_denied(fleet: Fleet) -> None:
     mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
-    a1, a2 = build(fleet, 2, mandate)
+    _, a2 = build(fleet, 2, mandate)
     header, payload, signature = a2.chain.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
@@ -299,7 +299,9 @@ def test_widening_is_refused_at_each_level(fleet: Fleet) -> None:
     raised = error_of(fleet.delegate(a1.token, "a2", limits=higher))
     assert raised.startswith("chain.widening") and "500" in raised
     # A narrower level 2 is fine; level 3 cannot widen it back either.
-    a2 = fleet.hop(a1.token, "a2", tools="payments.transfer", limits='{"payments.transfer": {"amount": 200}}')
+    a2 = fleet.hop(
+        a1.token, "a2", tools="payments.transfer", limits='{"payments.transfer": {"amount": 200}}'
+    )
     back = error_of(fleet.delegate(a2.token, "a3", tools="erp.invoice.read"))
     assert back.startswith("chain.widening")
     # At action time the narrowest cap and allow-list hold.
@@ -340,7 +342,7 @@ def test_cycles_depth_and_fan_out_are_refused(fleet: Fleet) -> None:
 
 def test_intent_laundering_is_caught_at_the_hop_where_it_happens(fleet: Fleet) -> None:
     mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
-    a1, a2 = build(fleet, 2, mandate)
+    _, a2 = build(fleet, 2, mandate)
     # At delegation: a tool outside the person's purpose, though a2 could hold it.
     refused = error_of(fleet.delegate(a2.token, "a3", tools="crm.contacts.export"))
     assert refused.startswith("chain.laundering")
@@ -366,3 +368,60 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def test_accountability_back_to_the_person(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _now()
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2, a3 = build(fleet, 3, mandate)
+    assert fleet.decide("a1", "erp.invoice.read", a1, invoice="INV-2041")["decision"] is True
+    sent = fleet.decide("a2", "email.send", a2, to="ap@partner.example")
+    assert sent["decision"] is True
+    exported = fleet.decide("a3", "crm.contacts.export", a3)
+    assert exported["decision"] is False
+    decision_id = exported["context"]["decision_id"]
+
+    # Which person, through which agents, caused this action — with each hop's decision.
+    trace = fleet.admin("GET", f"/v1/decisions/{decision_id}/trace").json()
+    assert trace["person"] == PERSON and trace["depth"] == 3
+    assert [(h["from"], h["to"]) for h in trace["hops"]] == [
+        (PERSON, AGENTS["root"]),
+        (AGENTS["root"], AGENTS["a1"]),
+        (AGENTS["a1"], AGENTS["a2"]),
+        (AGENTS["a2"], AGENTS["a3"]),
+    ]
+    assert all(h["delegation"] for h in trace["hops"][1:])
+    assert trace["action"]["outcome"] == "deny"
+    assert "chain.laundering" in [r["code"] for r in trace["action"]["reasons"]]
+
+    # The same, as an incident responder reads it at a terminal.
+    from typer.testing import CliRunner
+
+    from warden.cli.main import app
+
+    monkeypatch.setenv("WARDEN_URL", fleet.server.url)
+    monkeypatch.setenv("WARDEN_ADMIN_TOKEN", ADMIN_TOKEN)
+    shown = CliRunner().invoke(app, ["trace", decision_id])
+    assert shown.exit_code == 0, shown.output
+    for words in (PERSON, "a1", "a3", "crm.contacts.export", "chain.laundering"):
+        assert words in shown.output
+
+    # The chain as a tree, and everything it touched.
+    chain_id = a3.body["chain_id"]
+    tree = fleet.admin("GET", f"/v1/chains/{chain_id}")
+    assert tree.status_code == 200 and AGENTS["a3"] in tree.text
+    blast = fleet.admin("GET", f"/v1/chains/{chain_id}/blast-radius").json()
+    assert {r["tool"] for r in blast["resources"]} == {"erp.invoice.read", "email.send"}
+    assert blast["destinations"] == ["partner.example"]
+    assert blast["denied"]["by_tool"] == {"crm.contacts.export": 1}
+
+    # What agents did on behalf of the person between two times.
+    window = {"from": before.isoformat(), "to": _now().isoformat()}
+    person = fleet.admin("GET", f"/v1/people/{PERSON}/actions", params=window)
+    assert person.status_code == 200, person.text
+    text = person.text
+    assert sent["context"]["decision_id"] in text and decision_id in text
+    earlier = {"from": "2020-01-01T00:00:00+00:00", "to": before.isoformat()}
+    assert (
+        decision_id not in fleet.admin("GET", f"/v1/people/{PERSON}/actions", params=earlier).text
+    )

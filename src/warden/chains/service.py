@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from warden.audit.ledger import new_entry_id
 from warden.chains import assertion
 from warden.chains.errors import ChainNotFound, DelegationRefused, InvalidChain
 from warden.chains.models import DELEGATED, REFUSED, REVOKED, Hop, VerifiedChain, hop_digest
@@ -45,7 +46,9 @@ _CACHE = 4096
 
 
 class AuditSink(Protocol):
-    async def record(self, event_type: str, payload: Mapping[str, Any]) -> None: ...
+    async def record(
+        self, event_type: str, payload: Mapping[str, Any], *, entry_id: str | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,12 +348,14 @@ class ChainService:
             ),
             parent_hop.digest,
         )
+        # In the ledger before it takes effect; the hop names its entry for tracing.
+        hop = _replace(hop, entry_id=new_entry_id())
+        await self._audit.record(DELEGATED, _delegated_event(hop), entry_id=hop.entry_id)
         new = [h for h in (plan.root_hop, hop) if h is not None]
         await self._store.insert(new)
         for h in new:
             self._remember(h)
         path = (*plan.path, *new)
-        await self._audit.record(DELEGATED, _delegated_event(hop))
         token = assertion.sign(
             path,
             issuer=self._issuer,
