@@ -425,3 +425,16 @@ def test_accountability_back_to_the_person(fleet: Fleet, monkeypatch: pytest.Mon
     assert (
         decision_id not in fleet.admin("GET", f"/v1/people/{PERSON}/actions", params=earlier).text
     )
+
+
+def test_revoking_the_persons_mandate_stops_every_delegate(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    hops = build(fleet, 3, mandate)
+    assert all(fleet.decide(h.name, "erp.invoice.read", h)["decision"] for h in hops)
+    mandate_id = fleet.claims(hops[0].mandate)["tctx"]["chain"]["root"]
+    answer = fleet.admin("DELETE", f"/v1/mandates/{mandate_id}", params={"reason": "changed mind"})
+    assert answer.status_code == 200, answer.text
+    for hop in hops:
+        result = fleet.decide(hop.name, "erp.invoice.read", hop)
+        assert result["decision"] is False and "mandate.revoked" in codes(result)
+        assert mandate_id in json.dumps(result["context"]["reasons"])

@@ -399,7 +399,23 @@ class MandateService:
         current = self._mandates.get(mandate.id, mandate)
         if current.revoked_at is not None:
             raise InvalidMandate(f"mandate `{mandate.id}` was revoked", code="mandate.revoked")
+        if current.extra.get("parent"):
+            self._check_ancestors(current)
         return current
+
+    def _check_ancestors(self, mandate: Mandate) -> None:
+        """A delegate's mandate holds only while every mandate above it does: revoking the
+        person's mandate (or any delegator's) stops the whole branch below it at once."""
+        parent_id = mandate.extra.get("parent")
+        while parent_id:
+            parent = self._mandates.get(str(parent_id))
+            if parent is None or parent.revoked_at is not None:
+                whose = "the person's" if parent is None or not parent.extra.get("parent") else "a"
+                raise InvalidMandate(
+                    f"{whose} mandate `{parent_id}` above mandate `{mandate.id}` was revoked",
+                    code="mandate.revoked",
+                )
+            parent_id = parent.extra.get("parent")
 
     def _claims(self, token: str, now: datetime) -> Mapping[str, Any]:
         try:
