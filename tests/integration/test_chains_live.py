@@ -347,6 +347,13 @@ def test_intent_laundering_is_caught_at_the_hop_where_it_happens(fleet: Fleet) -
     refused = error_of(fleet.delegate(a2.token, "a3", tools="crm.contacts.export"))
     assert refused.startswith("chain.laundering")
     assert "supplier-payments" in refused and "hop 3" in refused
+    # ...or a task that reads as another purpose than the person's, in the delegator's words.
+    task = "Update the phone number and email of the Globex contact in the CRM"
+    reworded = error_of(fleet.delegate(a2.token, "a3", task=task))
+    assert reworded.startswith("chain.laundering") and "crm-update" in reworded
+    assert "Pay the approved invoices" in reworded and "hop 3" in reworded
+    # A task within the purpose is fine.
+    fleet.hop(a2.token, "a3", task="Pay invoice INV-2041 from Acme Supplies")
     # At action time: a2 was handed no allow-list; it reaches outside the purpose anyway.
     result = fleet.decide("a2", "crm.contacts.export", a2)
     assert result["decision"] is False

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_FAN_OUT = 8  # delegations one hop may make when its purpose profile sets none
 MAX_TASK = 2000  # characters of a delegated task
 _CACHE = 4096
+_NEIGHBOURS = 0.5  # a task scoring this share of the best purpose's score still reads as it
 
 
 class AuditSink(Protocol):
@@ -317,6 +318,12 @@ class ChainService:
             return
         match = matcher.match(task)
         if match.profile is None or match.profile == profile.name:
+            return
+        # Neighbouring purposes (paying an invoice, paying suppliers) read alike: only a task
+        # that reads as the person's purpose at less than half the strength diverges.
+        scores = dict(match.ranked)
+        best = max(scores.values(), default=0.0)
+        if best > 0 and scores.get(profile.name, 0.0) / best >= _NEIGHBOURS:
             return
         raise _refused(
             "chain.laundering",
