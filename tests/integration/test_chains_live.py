@@ -9,6 +9,7 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,6 +29,7 @@ API = "https://erp.acme.example/api"
 PERSON = "ann@acme.example"
 NAMES = ["root", "a1", "a2", "a3", "a4", "a5", "a6"]
 AGENTS = {n: f"spiffe://{DOMAIN}/agent/{n}" for n in NAMES}
+EXAMPLES = Path(__file__).parents[2] / "examples"
 PERMIT_ALL = '@id("all") permit (principal, action, resource);\n'
 TOOLS = {
     "erp.invoice.read": {"read_only": True, "destructive": False, "external": False},
@@ -445,3 +447,24 @@ def test_revoking_the_persons_mandate_stops_every_delegate(fleet: Fleet) -> None
         result = fleet.decide(hop.name, "erp.invoice.read", hop)
         assert result["decision"] is False and "mandate.revoked" in codes(result)
         assert mandate_id in json.dumps(result["context"]["reasons"])
+
+
+def test_the_shipped_chain_policies_weigh_depth_verified_by_warden(fleet: Fleet) -> None:
+    shipped = (EXAMPLES / "chains" / "chains.cedar").read_text()
+    bundle = {"policies": {"all.cedar": PERMIT_ALL, "chains.cedar": shipped}}
+    assert fleet.admin("POST", "/v1/policies", json=bundle).status_code == 201
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    a1, a2 = build(fleet, 2, mandate)
+
+    assert fleet.decide("a1", "email.send", a1, to="ap@acme.example")["decision"] is True
+    held = fleet.decide("a2", "email.send", a2, to="ap@acme.example")
+    assert held["context"]["outcome"] == "step_up" and "chain.deep_external" in codes(held)
+    # A client claiming a shallower chain changes nothing: Warden reads the depth it verified.
+    body = {
+        "subject": {"type": "agent", "id": AGENTS["a2"]},
+        "action": {"name": "invoke"},
+        "resource": {"type": "tool", "id": "email.send"},
+        "context": {"chain": a2.chain, "mandate": a2.mandate, "chain_depth": 0},
+    }
+    claimed = fleet.http.post("/access/v1/evaluation", json=body, headers=ADMIN).json()
+    assert claimed["context"]["outcome"] == "step_up"
