@@ -277,17 +277,31 @@ def test_skipped_and_replayed_hops_are_denied(fleet: Fleet) -> None:
 def test_a_revoked_branch_is_denied_below_the_revoked_hop_only(fleet: Fleet) -> None:
     mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
     a1, a2, a3 = build(fleet, 3, mandate)
-    fleet.server.call(
-        fleet.server.runtime.chains.revoke(  # type: ignore[union-attr]
-            a2.body["hop_id"], actor="ir@acme.example", reason="compromised", now=_now()
-        )
-    )
+    path = f"/v1/chains/{a2.body['hop_id']}/revoke"
+    assert fleet.http.post(path, json={"reason": "compromised"}).status_code == 401
+    answer = fleet.admin("POST", path, json={"reason": "compromised"})
+    assert answer.status_code == 200, answer.text
+    assert set(answer.json()["revoked"]) == {a2.body["hop_id"], a3.body["hop_id"]}
+    missing = fleet.admin("POST", "/v1/chains/hop_nope/revoke", json={"reason": "x"})
+    assert missing.status_code == 404
     for hop in (a2, a3):
         result = fleet.decide(hop.name, "erp.invoice.read", hop)
         assert result["decision"] is False and "chain.revoked" in codes(result)
     assert fleet.decide("a1", "erp.invoice.read", a1)["decision"] is True
     # ...and nobody can delegate further from the revoked branch.
     assert error_of(fleet.delegate(a3.token, "a4")).startswith("chain.revoked")
+    # The whole chain, from a terminal.
+    from typer.testing import CliRunner
+
+    from warden.cli.main import app
+
+    environment = {"WARDEN_URL": fleet.server.url, "WARDEN_ADMIN_TOKEN": ADMIN_TOKEN}
+    done = CliRunner().invoke(
+        app, ["chains", "revoke", a1.body["chain_id"], "--reason", "incident 4711"], env=environment
+    )
+    assert done.exit_code == 0, done.output
+    assert "revoked 2 hops" in done.output  # hop 0 and hop 1; the rest already were
+    assert fleet.decide("a1", "erp.invoice.read", a1)["decision"] is False
 
 
 def test_widening_is_refused_at_each_level(fleet: Fleet) -> None:

@@ -5,17 +5,22 @@
 - ``GET /v1/decisions/{decision_id}/trace``: person → agents → action;
 - ``GET /v1/people/{person}/actions?from=&to=&limit=&after=``: a person's decisions and
   delegations between two ISO 8601 times.
+
+And (``admin`` only) ``POST /v1/chains/{hop_or_chain_id}/revoke`` ``{reason}``: revoke a hop and
+every hop below it, or a whole chain.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from warden.access.models import Role
+from warden.chains.errors import ChainError, ChainNotFound
 from warden.chains.queries import (
     MAX_PAGE,
     Accountability,
@@ -24,7 +29,10 @@ from warden.chains.queries import (
     UnknownChain,
     UnknownDecision,
 )
+from warden.chains.service import ChainService
 from warden.server.auth import AdminAuth
+
+MAX_REASON = 500
 
 _STATUS: dict[type[AccountabilityError], int] = {
     UnknownDecision: 404,
@@ -80,3 +88,30 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     if moment.utcoffset() is None:
         raise BadTimeRange(f"`{name}` needs a timezone (such as `Z`), got `{value}`")
     return moment
+
+
+class Revocation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON, description="why, for the audit trail")
+
+
+def chain_error_response(exc: ChainError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=404 if isinstance(exc, ChainNotFound) else 400)
+
+
+def revocation_router(chains: ChainService, admin: AdminAuth) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["chains"])
+
+    @router.post(
+        "/chains/{hop_or_chain_id}/revoke",
+        summary="Revoke a hop and everything below it, or a whole chain",
+    )
+    async def revoke(
+        hop_or_chain_id: str, body: Revocation, actor: str = Depends(admin.actor())
+    ) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        revoked = await chains.revoke(hop_or_chain_id, actor=actor, reason=body.reason, now=now)
+        return {"revoked": revoked}
+
+    return router

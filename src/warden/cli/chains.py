@@ -116,6 +116,25 @@ def person(
         console.print(f"more after seq {body['next_after']} (narrow --from/--to)", style="dim")
 
 
+@chains_app.command("revoke")
+def revoke(
+    hop_or_chain: str = typer.Argument(..., help="A hop id (hop_…) or a chain id (chn_…)."),
+    reason: str = typer.Option(..., "--reason", help="Why, for the audit trail."),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Revoke a hop and every hop below it (a chain id: the whole chain). The next action
+    presenting any of them is denied; nobody delegates further from them."""
+    body = chains_backend.revoke(url, hop_or_chain, reason)
+    if as_json:
+        print_json(body)
+        return
+    revoked = body["revoked"]
+    console.print(
+        f"revoked {len(revoked)} hop{'s' if len(revoked) != 1 else ''}: " + ", ".join(revoked)
+    )
+
+
 def _add(parent: Tree, node: dict[str, Any]) -> None:
     label = Text.assemble((f"hop {node['depth']} ", "dim"), (node["to"], "bold"), "  ",
                           _counts(node["actions"]))  # fmt: skip

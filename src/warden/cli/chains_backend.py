@@ -4,13 +4,13 @@ over the runtime's ledger store and hop table. Either way the same JSON comes ba
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from warden.chains.queries import Accountability
 from warden.chains.store import SqlChainStore
-from warden.cli.backend import call_or_run
+from warden.cli.backend import CLI_AUTHOR, call_or_run
 
 if TYPE_CHECKING:
     from warden.runtime import Runtime
@@ -50,6 +50,16 @@ def person_actions(
     params: dict[str, Any] = {"limit": limit}
     params.update({k: v.isoformat() for k, v in (("from", start), ("to", end)) if v})
     return call_or_run(url, "GET", f"/v1/people/{_part(person)}/actions", work, params=params)
+
+
+def revoke(url: str | None, hop_or_chain: str, reason: str) -> Any:
+    async def work(rt: Runtime) -> Any:
+        now = datetime.now(UTC)
+        revoked = await rt.chains.revoke(hop_or_chain, actor=CLI_AUTHOR, reason=reason, now=now)
+        return {"revoked": revoked}
+
+    path = f"/v1/chains/{_part(hop_or_chain)}/revoke"
+    return call_or_run(url, "POST", path, work, change=True, json={"reason": reason})
 
 
 def _part(value: str) -> str:

@@ -20,7 +20,13 @@ from warden.access.errors import AccessError
 from warden.audit.api import audit_router
 from warden.behavior.api import baseline_error_response, baseline_router
 from warden.behavior.errors import BehaviorError
-from warden.chains.api import accountability_error_response, chains_router
+from warden.chains.api import (
+    accountability_error_response,
+    chain_error_response,
+    chains_router,
+    revocation_router,
+)
+from warden.chains.errors import ChainError
 from warden.chains.queries import Accountability, AccountabilityError
 from warden.decisions.api import authzen_router
 from warden.entitlements.api import entitlement_error_response, entitlement_router
@@ -87,6 +93,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(baseline_router(runtime.behavior, admin))
     accountability = Accountability(runtime.ledger_store, runtime.chains.store)
     app.include_router(chains_router(accountability, admin))
+    app.include_router(revocation_router(runtime.chains, admin))
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
@@ -155,6 +162,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         (PolicyError, policy_error_response),
         (SessionError, session_error_response),
         (AccountabilityError, accountability_error_response),
+        (ChainError, chain_error_response),
         (BehaviorError, baseline_error_response),
     ]
     for error, respond in responders:
