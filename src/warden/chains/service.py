@@ -560,8 +560,13 @@ def _narrowed_limits(
     tools: tuple[str, ...] | None,
     where: str,
 ) -> dict[str, dict[str, float]]:
-    """The delegate's argument caps: its delegator's, lowered (never raised) by ``wanted``."""
-    limits = {t: dict(a) for t, a in parent.limits.items()}
+    """The delegate's argument caps: its delegator's (for the tools it is given), lowered
+    (never raised) by ``wanted``."""
+    limits = {
+        t: dict(a)
+        for t, a in parent.limits.items()
+        if tools is None or any(fnmatchcase(t, p) or fnmatchcase(p, t) for p in tools)
+    }
     for tool, arguments in (wanted or {}).items():
         if tools is not None and not any(fnmatchcase(tool, p) for p in tools):
             raise _malformed(f"`limits` names `{tool}`, which the delegate is not given")

@@ -103,14 +103,33 @@ def person(
     if not body["actions"]:
         console.print(f"nothing recorded for {who} in that range", style="dim")
         return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("at", "kind", "agent", "tool", "outcome", "chain", "depth"):
-        table.add_column(name, overflow="fold", no_wrap=name in ("at", "outcome"))
+    # One chain (the usual case) is named once above the table, so the ids in it stay whole.
+    chains = {a["chain_id"] or "-" for a in body["actions"]}
+    columns = ["at", "kind", "agent", "tool", "outcome", "depth"]
+    if len(chains) > 1:
+        columns.insert(5, "chain")
+    else:
+        console.print(Text.assemble(("chain ", "dim"), chains.pop()))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    widest = min(max(len(a["agent"]) for a in body["actions"]), 60)
+    for name in columns:
+        table.add_column(
+            name,
+            overflow="fold",
+            no_wrap=name in ("at", "kind", "outcome", "depth"),
+            min_width={"agent": widest, "at": 19, "kind": 10, "outcome": 9, "depth": 5}.get(name),
+        )
     for a in body["actions"]:
-        outcome = Text(a["outcome"], style=OUTCOME_STYLE.get(a["outcome"], ""))
-        depth = "-" if a["depth"] is None else str(a["depth"])
-        table.add_row(a["at"], a["kind"], a["agent"], a["tool"] or "-", outcome,
-                      a["chain_id"] or "-", depth)  # fmt: skip
+        row = {
+            "at": a["at"][:19].replace("T", " "),
+            "kind": a["kind"],
+            "agent": a["agent"],
+            "tool": a["tool"] or "-",
+            "outcome": Text(a["outcome"], style=OUTCOME_STYLE.get(a["outcome"], "")),
+            "chain": a["chain_id"] or "-",
+            "depth": "-" if a["depth"] is None else str(a["depth"]),
+        }
+        table.add_row(*(row[name] for name in columns))
     console.print(table)
     if body["next_after"] is not None:
         console.print(f"more after seq {body['next_after']} (narrow --from/--to)", style="dim")

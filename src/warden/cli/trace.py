@@ -60,6 +60,12 @@ def _hop(hop: dict[str, Any]) -> Text:
     if hop["hop_id"] is None:
         label.append(f"  acts under mandate {hop['mandate_id'] or '-'} (no delegation)", "dim")
         return label
+    if hop["depth"] == 0 and delegation is None:  # the person's own agent: the mandate itself
+        label.append(f"  holds the mandate {hop['mandate_id'] or '-'}", style="dim")
+        label.append(f" of {hop['from']}", style="dim")
+        if hop["revoked_at"]:
+            label.append(f"\nrevoked at {hop['revoked_at']}", style="red")
+        return label
     outcome = delegation["outcome"] if delegation else "unrecorded"
     label.append(f"  {outcome}", style=OUTCOME_STYLE.get(outcome, "red"))
     label.append(f" by {hop['from']}", style="dim")
