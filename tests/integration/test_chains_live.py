@@ -482,3 +482,32 @@ def test_the_shipped_chain_policies_weigh_depth_verified_by_warden(fleet: Fleet)
     }
     claimed = fleet.http.post("/access/v1/evaluation", json=body, headers=ADMIN).json()
     assert claimed["context"]["outcome"] == "step_up"
+
+
+def test_a_delegate_cannot_use_an_entitlement_its_delegators_lack(fleet: Fleet) -> None:
+    # Policies permit by grant only: the root agent and a1 may read invoices; a2 also holds a
+    # grant to pay, which nobody above it in this chain holds.
+    bundle = {
+        "policies": {
+            "none.cedar": '@id("nothing") forbid (principal, action, resource) when { false };\n'
+        }
+    }
+    assert fleet.admin("POST", "/v1/policies", json=bundle).status_code == 201
+    grants = [(n, "erp.invoice.read") for n in ("root", "a1", "a2")] + [("a2", "payments.transfer")]
+    for name, tool in grants:
+        grant = {
+            "action": "invoke",
+            "resource_type": "tool",
+            "resource_id": tool,
+            "justification": "chain test",
+        }
+        answer = fleet.admin("POST", f"/v1/agents/{AGENTS[name]}/entitlements", json=grant)
+        assert answer.status_code == 201, answer.text
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies")
+    _, a2 = build(fleet, 2, mandate)
+
+    assert fleet.decide("a2", "erp.invoice.read", a2)["decision"] is True
+    paid = fleet.decide("a2", "payments.transfer", a2, amount=100)
+    assert paid["decision"] is False
+    [reason] = [r for r in paid["context"]["reasons"] if r["code"] == "chain.widening"]
+    assert AGENTS["root"] in reason["message"] and "delegate cannot do more" in reason["message"]
