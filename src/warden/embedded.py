@@ -102,11 +102,13 @@ class Warden:
         authorization_details: list[dict[str, Any]] | None = None,
         expires_in: int = 3600,
         caller: str = "sdk",
+        agent: str | None = None,
     ) -> IssuedMandate:
         """Record and sign what ``person`` asked for; pass ``issued.token`` as
-        ``context["mandate"]`` with every action taken for it (synchronous)."""
+        ``context["mandate"]`` with every action taken for it (synchronous). With ``agent``
+        (a SPIFFE ID) only that agent may act on it or delegate under it."""
         return self._call(
-            self._issue(person, request, profile, authorization_details, expires_in, caller)
+            self._issue(person, request, profile, authorization_details, expires_in, caller, agent)
         )
 
     async def aissue_mandate(
@@ -118,9 +120,12 @@ class Warden:
         authorization_details: list[dict[str, Any]] | None = None,
         expires_in: int = 3600,
         caller: str = "sdk",
+        agent: str | None = None,
     ) -> IssuedMandate:
         """:meth:`issue_mandate`, async."""
-        work = self._issue(person, request, profile, authorization_details, expires_in, caller)
+        work = self._issue(
+            person, request, profile, authorization_details, expires_in, caller, agent
+        )
         if self._thread is None:
             return await work
         return await asyncio.wrap_future(self._submit(work))
@@ -133,6 +138,7 @@ class Warden:
         details: list[dict[str, Any]] | None,
         expires_in: int,
         caller: str,
+        agent: str | None = None,
     ) -> IssuedMandate:
         spec = MandateSpec(
             person=person,
@@ -140,6 +146,7 @@ class Warden:
             profile=profile,
             authorization_details=details or [],
             expires_in=expires_in,
+            agent=agent,
         )
         return await self.runtime.mandates.issue(spec, caller=caller, now=datetime.now(UTC))
 

@@ -93,8 +93,10 @@ class Fleet:
         assert answer.status_code == 200, answer.text
         return str(answer.json()["access_token"])
 
-    def mandate(self, request: str, profile: str | None = "supplier-payments") -> str:
-        spec = {"person": PERSON, "request": request, "profile": profile}
+    def mandate(
+        self, request: str, profile: str | None = "supplier-payments", agent: str | None = None
+    ) -> str:
+        spec = {"person": PERSON, "request": request, "profile": profile, "agent": agent}
         answer = self.admin("POST", "/v1/mandates", json=spec)
         assert answer.status_code == 201, answer.text
         return str(answer.json()["token"])
@@ -511,3 +513,15 @@ def test_a_delegate_cannot_use_an_entitlement_its_delegators_lack(fleet: Fleet) 
     assert paid["decision"] is False
     [reason] = [r for r in paid["context"]["reasons"] if r["code"] == "chain.widening"]
     assert AGENTS["root"] in reason["message"] and "delegate cannot do more" in reason["message"]
+
+
+def test_a_mandate_given_to_one_agent_is_only_that_agents(fleet: Fleet) -> None:
+    mandate = fleet.mandate("Pay the approved invoices from Acme Supplies", agent=AGENTS["root"])
+    taken = fleet.decide("a5", "erp.invoice.read", None, mandate=mandate)
+    assert taken["decision"] is False and "mandate.wrong_agent" in codes(taken)
+    started = error_of(fleet.delegate(fleet.own_token("a5"), "a6", mandate=mandate))
+    assert started.startswith("chain.mandate_held") and AGENTS["root"] in started
+    # Its own agent acts on it and delegates under it.
+    assert fleet.decide("root", "erp.invoice.read", None, mandate=mandate)["decision"] is True
+    [a1] = build(fleet, 1, mandate)
+    assert fleet.decide("a1", "erp.invoice.read", a1)["decision"] is True

@@ -235,6 +235,12 @@ class ChainService:
     ) -> tuple[tuple[Hop, ...], Hop | None]:
         """Hop 0 of the chain rooted at ``mandate``: the existing one when ``agent`` already
         holds it, a new one (person → ``agent``) when nobody does."""
+        bound = mandate.extra.get("agent")
+        if bound and bound != agent:
+            raise _refused(
+                "chain.mandate_held",
+                f"mandate `{mandate.id}` was given to `{bound}`; only it can delegate under it",
+            )
         existing = self._roots.get(mandate.id)
         if existing is not None:
             hop0 = self._hops[existing]

@@ -79,6 +79,14 @@ class MandateAnalyser:
         except InvalidMandate as exc:
             block = {**ABSENT, "present": True}
             return Feature(BLOCK, block, (Reason(exc.code, exc.message, "analyser", Outcome.DENY),))
+        bound = mandate.extra.get("agent")
+        if bound and bound != request.subject.id:
+            message = (
+                f"mandate `{mandate.id}` was given to `{bound}`; `{request.subject.id}` may not "
+                "act on it"
+            )
+            block = {**ABSENT, "present": True}
+            return Feature(BLOCK, block, (_deny("mandate.wrong_agent", message),))
         return self._judge(mandate, request, view)
 
     def _judge(self, mandate: Mandate, request: DecisionRequest, view: DecisionView) -> Feature:

@@ -155,6 +155,9 @@ def mandate_dict(m: Mandate) -> dict[str, Any]:
         "issued_at": m.issued_at.isoformat(),
         "expires_at": m.expires_at.isoformat(),
         "revoked_at": m.revoked_at.isoformat() if m.revoked_at else None,
+        "agent": m.extra.get("agent"),
+        "chain": {k: m.extra[k] for k in ("root", "parent", "chain", "hop") if k in m.extra}
+        or None,
     }
 
 
@@ -269,6 +272,7 @@ class MandateService:
             issued_at=now,
             expires_at=now + timedelta(seconds=spec.expires_in),
             audience=self.audience,
+            extra={"agent": spec.agent} if spec.agent else {},
         )
         token = self._sign(mandate, caller)
         await self._store.insert(mandate)
@@ -282,6 +286,7 @@ class MandateService:
                 "profile": mandate.profile,
                 "confidence": round(mandate.confidence, 4),
                 "expires_at": mandate.expires_at.isoformat(),
+                "agent": spec.agent,
                 # The request text may hold personal data: only its digest is kept.
                 "request_digest": hashlib.sha256(spec.request.encode()).hexdigest(),
             },
@@ -339,6 +344,11 @@ class MandateService:
             },
             "rctx": {"requested_by": caller},
         }
+        if mandate.extra.get("agent"):  # the only agent that may present it
+            claims["tctx"] = {
+                **cast("dict[str, Any]", claims["tctx"]),
+                "agent": mandate.extra["agent"],
+            }
         if mandate.extra.get("root"):  # a delegate's mandate: where it sits in its chain
             chain = {k: mandate.extra[k] for k in ("root", "parent", "chain", "hop", "agent")}
             claims["tctx"] = {**cast("dict[str, Any]", claims["tctx"]), "chain": chain}

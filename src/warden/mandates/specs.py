@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from warden.registry.specs import person
+from warden.registry.spiffe import spiffe_id_problem
 
 MAX_REQUEST = 4000
 MAX_TTL = 7 * 24 * 3600
@@ -27,6 +28,20 @@ class MandateSpec(BaseModel):
         default_factory=list, max_length=20, description="RFC 9396 structured constraints"
     )
     expires_in: int = Field(default=3600, ge=60, le=MAX_TTL, description="seconds")
+    agent: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="the agent (SPIFFE ID) the person asks; only it may present the mandate, "
+        "and it alone may delegate under it",
+    )
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        problem = spiffe_id_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"agent: {problem}")
+        return value
 
     @field_validator("person")
     @classmethod
