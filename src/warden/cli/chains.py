@@ -105,20 +105,15 @@ def person(
         return
     # One chain (the usual case) is named once above the table, so the ids in it stay whole.
     chains = {a["chain_id"] or "-" for a in body["actions"]}
-    columns = ["at", "kind", "agent", "tool", "outcome", "depth"]
+    # The fixed-width columns first; the ids last, folding when the terminal is narrow.
+    columns = ["at", "kind", "outcome", "depth", "tool", "agent"]
     if len(chains) > 1:
-        columns.insert(5, "chain")
+        columns.append("chain")
     else:
         console.print(Text.assemble(("chain ", "dim"), chains.pop()))
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    widest = min(max(len(a["agent"]) for a in body["actions"]), 60)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
     for name in columns:
-        table.add_column(
-            name,
-            overflow="fold",
-            no_wrap=name in ("at", "kind", "outcome", "depth"),
-            min_width={"agent": widest, "at": 19, "kind": 10, "outcome": 9, "depth": 5}.get(name),
-        )
+        table.add_column(name, overflow="fold", no_wrap=name in ("at", "kind", "outcome", "depth"))
     for a in body["actions"]:
         row = {
             "at": a["at"][:19].replace("T", " "),
