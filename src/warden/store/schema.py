@@ -452,3 +452,107 @@ ledger_index = Table(
     Index("ix_ledger_index_person_time", "person", "recorded_at"),
     Index("ix_ledger_index_chain", "chain_id", "seq"),
 )
+
+# --- step-up approvals — migration 0014 ------------------------------------------------------
+
+# One row per held action (warden.approvals): bound to the hash of the exact action; released
+# once, for that action only. ``held`` is the action as the approver must see it (tool,
+# arguments, agent, mandate): it may hold personal data, so it never goes to the ledger.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),  # apr_<hex>
+    Column("action_hash", String(64), nullable=False, index=True),
+    Column("decision_id", String(64), nullable=False),  # the step_up decision that held it
+    Column("agent", String(2048), nullable=False, index=True),
+    Column("person", String(320), nullable=True, index=True),  # on whose behalf, if known
+    Column("tool", String(200), nullable=False),
+    Column("mandate_id", String(64), nullable=True),
+    Column("chain_id", String(64), nullable=True, index=True),
+    Column("session_id", String(64), nullable=True),
+    Column("reasons", Text, nullable=False),  # JSON: the step-up reasons
+    Column("held", Text, nullable=False),  # JSON: the action as held
+    Column("required", Integer, nullable=False),  # approvals needed (M of N)
+    Column("separation_of_duties", Boolean, nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False, index=True),
+    Column("decided_at", String(40), nullable=True),
+    Column("used_at", String(40), nullable=True),
+    Column("status_reason", Text, nullable=False, server_default=""),
+)
+
+approval_votes = Table(
+    "approval_votes",
+    metadata,
+    Column("approval_id", String(64), primary_key=True),
+    Column("approver", String(320), primary_key=True),
+    Column("vote", String(10), nullable=False),  # approve | deny
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("at", String(40), nullable=False),
+)
+
+# --- kill switch — migration 0015 ------------------------------------------------------------
+
+# Each kill of an agent, session, chain, mandate or person, and its revival (warden.kill).
+kills = Table(
+    "kills",
+    metadata,
+    Column("id", String(64), primary_key=True),  # kil_<hex>
+    Column("kind", String(20), nullable=False),  # agent | session | chain | mandate | person
+    Column("target", String(2048), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("created_at", String(40), nullable=False, index=True),
+    Column("revived_at", String(40), nullable=True),
+    Column("revived_by", String(320), nullable=True),
+    Column("revive_reason", Text, nullable=True),
+    Index("ix_kills_target", "kind", "target"),
+)
+
+# --- Shared Signals (SSF 1.0, CAEP) — migration 0016 -----------------------------------------
+
+# Streams Warden transmits to (warden.ssf), the events queued for each (push: until the
+# receiver accepts them; poll: until it acknowledges them), and the events received from IdPs.
+ssf_streams = Table(
+    "ssf_streams",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("audience", Text, nullable=False),  # JSON array
+    Column("events_requested", Text, nullable=False),  # JSON array of event type URIs
+    Column("events_delivered", Text, nullable=False),
+    Column("delivery_method", String(40), nullable=False),  # urn:ietf:rfc:8935 | 8936
+    Column("endpoint_url", Text, nullable=True),  # push: the receiver's endpoint
+    Column("authorization_header", Text, nullable=True),  # push: sent as is; a secret
+    Column("status", String(20), nullable=False),  # enabled | paused | disabled
+    Column("status_reason", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+ssf_outbox = Table(
+    "ssf_outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("stream_id", String(64), nullable=False),
+    Column("jti", String(64), nullable=False, unique=True),
+    Column("token", Text, nullable=False),  # the signed SET
+    Column("created_at", String(40), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", String(40), nullable=True),
+    Column("delivered_at", String(40), nullable=True),  # push: accepted; poll: acknowledged
+    Column("last_error", Text, nullable=True),
+    Index("ix_ssf_outbox_pending", "stream_id", "delivered_at", "seq"),
+)
+
+ssf_received = Table(
+    "ssf_received",
+    metadata,
+    Column("jti", String(256), primary_key=True),
+    Column("issuer", String(2048), nullable=False),
+    Column("event_types", Text, nullable=False),  # JSON array
+    Column("subject", Text, nullable=False),  # JSON: the sub_id
+    Column("received_at", String(40), nullable=False),
+    Column("outcome", Text, nullable=False),  # what Warden did
+)
