@@ -37,6 +37,8 @@ def _register_subcommands() -> None:
         "baseline",
         "trace",
         "chains",
+        "approvals",
+        "kill",
     ):
         try:
             module = importlib.import_module(f"warden.cli.{name}")
