@@ -30,7 +30,7 @@ from warden.audit.store.sqlite import SqliteLedgerStore
 from warden.behavior.analyser import DriftAnalyser
 from warden.behavior.service import BehaviorService
 from warden.chains.analyser import ChainAnalyser
-from warden.chains.errors import InvalidChain
+from warden.chains.errors import ChainNotFound, InvalidChain
 from warden.chains.exchange import ChainDelegations
 from warden.chains.service import ChainService
 from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser, is_agent
@@ -41,8 +41,11 @@ from warden.entitlements.cedar import GrantAnalyser
 from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
+from warden.kill.analyser import KillAnalyser
+from warden.kill.models import Kill, KillKind
+from warden.kill.service import KillSwitch
 from warden.mandates.analyser import MandateAnalyser
-from warden.mandates.errors import InvalidMandate
+from warden.mandates.errors import InvalidMandate, MandateNotFound
 from warden.mandates.intent import ProfileText, extract_designated, make_matcher
 from warden.mandates.models import BudgetCharge, DesignatedValue
 from warden.mandates.profiles.profile import PurposeProfile
@@ -64,6 +67,7 @@ from warden.reviews.service import ReviewService
 from warden.reviews.store import ReviewStore
 from warden.scim.service import ScimResources
 from warden.sessions.analyser import SessionAnalyser
+from warden.sessions.errors import SessionError
 from warden.sessions.facts import ActionFacts, FactsCache, extract
 from warden.sessions.service import SessionService
 from warden.sessions.state import SessionState
@@ -173,6 +177,10 @@ class Runtime:
             issuer=self.token_settings.issuer,
             trust_domain=self.token_settings.trust_domain,
         )
+        # The kill switch: first on the decision path; its effects registered below.
+        self.kills = KillSwitch(engine, _LedgerSink(self.ledger))
+        self.housekeeping["kill-sync"] = self.kills.sync
+        self._kill_effects()
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -188,8 +196,13 @@ class Runtime:
             SessionAnalyser(self.sessions, self.facts),
             self._drift,
         )
-        # Blocked identifiers first: denied with their own reason, registered or not.
-        self.analysers = (BlockedAnalyser(self.shadow.is_blocked), *self.analysers)
+        # Killed first, then blocked identifiers: denied with their own reason, registered
+        # or not.
+        self.analysers = (
+            KillAnalyser(self.kills, self.chains, self.mandates),
+            BlockedAnalyser(self.shadow.is_blocked),
+            *self.analysers,
+        )
         self._prepared: PreparedPolicies | None = None
         self._view: DecisionView | None = None
         # Serialises view rebuilds and policy swaps: the last rebuild to finish must be one
@@ -226,6 +239,7 @@ class Runtime:
             await runtime.mandates.load(_now())
             runtime.chains.use_keys(runtime.tokens.keys)
             await runtime.chains.load(_now())
+            await runtime.kills.load(_now())
             await runtime.provenance.load(_now())
             await runtime.shadow.load()
             await runtime.sessions.load(_now())
@@ -549,6 +563,84 @@ class Runtime:
             )
         )
 
+    def _kill_effects(self) -> None:
+        """What a kill does beyond denying the next action, per kind (see warden.kill)."""
+        effects = self.kills.effects
+
+        async def agent_tokens(kill: Kill, now: datetime) -> str:
+            count = await self.tokens.revoke_agent_tokens(kill.target, now)
+            return f"revoked {count} token{'s' if count != 1 else ''} of the agent"
+
+        async def suspend_session(kill: Kill, now: datetime) -> str | None:
+            try:
+                await self.sessions.suspend(
+                    kill.target, actor=kill.actor, reason=kill.reason, now=now
+                )
+            except SessionError:  # unknown or already suspended: the kill denies anyway
+                return None
+            return f"suspended session {kill.target}"
+
+        async def revoke_chain(kill: Kill, now: datetime) -> str:
+            return await self._revoke_chain(kill.target, kill, now)
+
+        async def revoke_mandate(kill: Kill, now: datetime) -> str:
+            return await self._revoke_mandates([kill.target], kill, now)
+
+        async def revoke_person(kill: Kill, now: datetime) -> str:
+            # The person's own mandates: their delegates' mandates follow them.
+            mandates = [
+                m.id for m in self.mandates.of_person(kill.target) if not m.extra.get("parent")
+            ]
+            return await self._revoke_mandates(mandates, kill, now)
+
+        effects[KillKind.AGENT].append(agent_tokens)
+        effects[KillKind.SESSION].append(suspend_session)
+        effects[KillKind.CHAIN].append(revoke_chain)
+        effects[KillKind.MANDATE].append(revoke_mandate)
+        effects[KillKind.PERSON].append(revoke_person)
+
+        async def resume_session(kill: Kill, now: datetime) -> str | None:
+            actor, reason = kill.revived_by or "warden", kill.revive_reason or "revived"
+            try:
+                await self.sessions.resume(kill.target, actor=actor, reason=reason, now=now)
+            except SessionError:
+                return None
+            return f"resumed session {kill.target}"
+
+        self.kills.revive_effects[KillKind.SESSION].append(resume_session)
+
+    async def _revoke_chain(self, hop_or_chain: str, kill: Kill, now: datetime) -> str:
+        """Revoke a chain (or a branch) and the delegates' tokens minted for it."""
+        try:
+            hops = await self.chains.revoke(
+                hop_or_chain, actor=kill.actor, reason=kill.reason, now=now
+            )
+        except ChainNotFound:
+            return f"no live chain `{hop_or_chain}` to revoke"
+        recorded = [self.chains.hop(h) for h in hops]
+        jtis = [h.exchange_jti for h in recorded if h and h.depth and h.exchange_jti]
+        await self.tokens.revoke_tokens(jtis, now)
+        return (
+            f"revoked {len(hops)} hops of chain `{hop_or_chain}` and {len(jtis)} delegated tokens"
+        )
+
+    async def _revoke_mandates(self, mandate_ids: Sequence[str], kill: Kill, now: datetime) -> str:
+        """Revoke mandates (their delegates' mandates follow) and the chains rooted at them."""
+        revoked = 0
+        lines: list[str] = []
+        for mandate_id in mandate_ids:
+            try:
+                await self.mandates.revoke(
+                    mandate_id, actor=kill.actor, reason=kill.reason, now=now
+                )
+                revoked += 1
+            except MandateNotFound:
+                pass  # already revoked or unknown: the kill denies its actions anyway
+            chain = self.chains.chain_of(mandate_id)
+            if chain is not None:
+                lines.append(await self._revoke_chain(chain, kill, now))
+        return "; ".join([f"revoked {revoked} mandate{'s' if revoked != 1 else ''}", *lines])
+
     def _verified_depth(self, request: DecisionRequest, now: datetime) -> DecisionRequest:
         """``context.chain_depth`` as Warden verified it: the depth of the agent's own chain
         assertion, 0 without one. A client's value is never believed (profiles' depth rules
@@ -680,6 +772,8 @@ class _RegistryDirectory:
         self._runtime = runtime
 
     def agent_status(self, agent_id: str) -> str | None:
+        if self._runtime.kills.killed(KillKind.AGENT, agent_id) is not None:
+            return "killed"  # its tokens introspect inactive; no new ones, no exchanges
         if self._runtime.shadow.is_blocked(agent_id):
             return "blocked"
         agent = self._runtime.view.registry.agents.get(agent_id)

@@ -63,6 +63,19 @@ class EventType(StrEnum):
     CHAIN_DELEGATED = "chain:delegated"
     CHAIN_REFUSED = "chain:refused"
     CHAIN_REVOKED = "chain:revoked"
+    KILL_KILLED = "kill:killed"
+    KILL_REVIVED = "kill:revived"
+    APPROVAL_REQUESTED = "approval:requested"
+    APPROVAL_APPROVED = "approval:approved"
+    APPROVAL_DENIED = "approval:denied"
+    APPROVAL_VOTED = "approval:voted"
+    APPROVAL_EXPIRED = "approval:expired"
+    APPROVAL_CANCELLED = "approval:cancelled"
+    APPROVAL_USED = "approval:used"
+    SSF_STREAM_CREATED = "ssf:stream:created"
+    SSF_STREAM_UPDATED = "ssf:stream:updated"
+    SSF_STREAM_DELETED = "ssf:stream:deleted"
+    SSF_RECEIVED = "ssf:received"
 
 
 DECISION_EVENTS = frozenset(

@@ -424,9 +424,25 @@ class ChainService:
             _check_live(recorded, now, InvalidChain)
         return verified
 
+    def identify(self, token: object, now: datetime) -> VerifiedChain | None:
+        """The chain an assertion names if its signature holds — revoked hops included — so
+        the kill switch can see whom and through whom an action came (the chain analyser
+        denies a revoked one anyway). Memory only."""
+        if not isinstance(token, str):
+            return None
+        try:
+            return self.verify(token, now)
+        except InvalidChain:
+            return self._verified.get(token)  # verify caches before it checks the hops
+
     def hop(self, hop_id: str) -> Hop | None:
         """A live hop as recorded (with its task), by id."""
         return self._hops.get(hop_id)
+
+    def chain_of(self, mandate_id: str) -> str | None:
+        """The chain rooted at a mandate, if an agent started one from it."""
+        hop0 = self._roots.get(mandate_id)
+        return self._hops[hop0].chain_id if hop0 is not None else None
 
     def holder(self, mandate_id: str) -> str | None:
         """The agent a root mandate was delegated from (hop 0's delegate), if it was."""

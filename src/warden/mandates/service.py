@@ -374,6 +374,10 @@ class MandateService:
 
     # -- the decision path ---------------------------------------------------------------
 
+    def of_person(self, person: str) -> list[Mandate]:
+        """The person's mandates held in memory and not revoked (for the kill switch)."""
+        return [m for m in self._mandates.values() if m.person == person and not m.revoked_at]
+
     def live(self, mandate_id: str) -> Mandate | None:
         """A mandate held in memory (issued or loaded, not yet expired at load), by id."""
         return self._mandates.get(mandate_id)
@@ -457,6 +461,18 @@ class MandateService:
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= int(now.timestamp()):
             raise InvalidMandate("the mandate has expired", code="mandate.expired")
         return claims
+
+    def identify(self, token: object, now: datetime) -> Mandate | None:
+        """The mandate a token names if its signature holds — revoked or expired included —
+        so the kill switch can name whom an action was for even when the mandate no longer
+        holds (the mandate analyser denies that action anyway). Memory only."""
+        if not isinstance(token, str):
+            return None
+        try:
+            return self.verify(token, now)
+        except InvalidMandate:
+            cached = self._verified.get(token)  # verify caches before it checks revocation
+            return self._mandates.get(cached[0].id, cached[0]) if cached else None
 
     async def prepare(self, token: object, now: datetime) -> None:
         """Before a decision under ``token``: make sure its mandate's observations are in

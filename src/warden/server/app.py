@@ -32,6 +32,8 @@ from warden.decisions.api import authzen_router
 from warden.entitlements.api import entitlement_error_response, entitlement_router
 from warden.entitlements.errors import EntitlementError
 from warden.errors import WardenError
+from warden.kill.api import kill_error_response, kill_router
+from warden.kill.errors import KillError
 from warden.mandates.api import mandate_error_response, mandates_router
 from warden.mandates.errors import MandateError
 from warden.mandates.profiles.api import profile_error_response, profile_router
@@ -94,6 +96,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     accountability = Accountability(runtime.ledger_store, runtime.chains.store)
     app.include_router(chains_router(accountability, admin))
     app.include_router(revocation_router(runtime.chains, admin))
+    app.include_router(kill_router(runtime.kills, admin))
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
@@ -163,6 +166,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         (SessionError, session_error_response),
         (AccountabilityError, accountability_error_response),
         (ChainError, chain_error_response),
+        (KillError, kill_error_response),
         (BehaviorError, baseline_error_response),
     ]
     for error, respond in responders:

@@ -204,6 +204,16 @@ class AuthorizationServer:
     def minter(self, now: datetime) -> Minter:
         return self._issuer.at(now)
 
+    async def revoke_agent_tokens(self, agent_id: str, now: datetime) -> int:
+        """Revoke every live token of ``agent_id``: issued to it as subject, or to a client
+        acting as it (its own and the ones it got by delegation). For the kill switch."""
+        clients = [c.client_id for c in await self.clients.list_clients() if c.agent_id == agent_id]
+        return await self.token_store.revoke_party(agent_id, clients, now)
+
+    async def revoke_tokens(self, jtis: Sequence[str], now: datetime) -> None:
+        for jti in jtis:
+            await self.token_store.revoke_token(jti, now)
+
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 metadata for the configured issuer."""
         return rfc8414.metadata(

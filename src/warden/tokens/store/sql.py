@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -133,6 +133,14 @@ class SqlTokenStore:
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:
         return await self._revoke(oauth_tokens.c.grant_id == grant_id, now)
+
+    async def revoke_party(self, subject: str, client_ids: list[str], now: datetime) -> int:
+        """Every live token issued to ``subject`` or to one of ``client_ids`` (the kill
+        switch: an agent's own tokens and those it got by delegation)."""
+        condition = oauth_tokens.c.subject == subject
+        if client_ids:
+            condition = or_(condition, oauth_tokens.c.client_id.in_(client_ids))
+        return await self._revoke(condition, now)
 
     async def _revoke(self, condition: Any, now: datetime) -> int:
         statement = (
