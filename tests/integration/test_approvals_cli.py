@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from typer.testing import CliRunner, Result
 
-from conftest import free_port
 from warden.access.models import Role
 from warden.access.service import AccessService
 from warden.alerts.webhooks import WebhookNotifier
@@ -31,6 +31,13 @@ from warden.store.db import migrate, open_engine, parse_database_url
 
 TOKEN = "cli-admin-token"
 AGENT = "spiffe://acme.example/agent/ap-clerk"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class Audit:
