@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.access.service import AccessService
 from warden.alerts.webhooks import Alert, WebhookNotifier, secret_from_env, webhooks_from_env
+from warden.approvals.models import action_hash
+from warden.approvals.service import ApprovalService
 from warden.audit.errors import LedgerUnavailable
 from warden.audit.ledger import Ledger, new_entry_id
 from warden.audit.models import EventType
@@ -69,6 +71,7 @@ from warden.scim.service import ScimResources
 from warden.sessions.analyser import SessionAnalyser
 from warden.sessions.errors import SessionError
 from warden.sessions.facts import ActionFacts, FactsCache, extract
+from warden.sessions.models import session_id
 from warden.sessions.service import SessionService
 from warden.sessions.state import SessionState
 from warden.shadow.analyser import BlockedAnalyser
@@ -177,6 +180,16 @@ class Runtime:
             issuer=self.token_settings.issuer,
             trust_domain=self.token_settings.trust_domain,
         )
+        # Step-up approvals: a held action is released once, for that exact action.
+        self.approvals = ApprovalService(
+            engine,
+            _LedgerSink(self.ledger),
+            self.alerts,
+            owners=self._owners,
+            default_ttl=int(os.environ.get("WARDEN_APPROVAL_TTL") or 900),
+            public_url=self.token_settings.issuer,
+        )
+        self.housekeeping["approval-expiry"] = self.approvals.expire_due
         # The kill switch: first on the decision path; its effects registered below.
         self.kills = KillSwitch(engine, _LedgerSink(self.ledger))
         self.housekeeping["kill-sync"] = self.kills.sync
@@ -240,6 +253,7 @@ class Runtime:
             runtime.chains.use_keys(runtime.tokens.keys)
             await runtime.chains.load(_now())
             await runtime.kills.load(_now())
+            await runtime.approvals.load(_now())
             await runtime.provenance.load(_now())
             await runtime.shadow.load()
             await runtime.sessions.load(_now())
@@ -475,6 +489,7 @@ class Runtime:
             if request.subject.id in self.view.registry.agents:  # bounded by the registry
                 self._activity[request.subject.id] = now
             sight_decision(self.shadow, request, decision, where=where)  # memory only
+            decision = await self._step_up(request, decision, now)
         decision = await self._spend(decision, now)
         try:
             await self.ledger.append(
@@ -563,6 +578,85 @@ class Runtime:
             )
         )
 
+    async def _step_up(
+        self, request: DecisionRequest, decision: Decision, now: datetime
+    ) -> Decision:
+        """A step-up decision: released by the approval the request presents
+        (``context.approval``) — once, and only for the exact action it was given for — or
+        held for one, whose id the decision carries (``features.approval``). An approval
+        that does not release this action denies it. Nothing else is touched."""
+        if decision.outcome is not Outcome.STEP_UP:
+            return decision
+        mandate = self._mandate_id(request.context.get("mandate"), now) or None
+        chain = decision.features.get("chain") or {}
+        hop = str(chain["hop"]) if chain.get("valid") else None
+        arguments = request.context.get("arguments")
+        digest = action_hash(
+            request.subject.id,
+            request.action.name,
+            request.resource.type,
+            request.resource.id,
+            arguments,
+            mandate,
+            hop,
+        )
+        presented = request.context.get("approval")
+        if isinstance(presented, str) and presented:
+            release = self.approvals.check(presented, digest, now)
+            if release.ok and await self.approvals.consume(presented, now):
+                self.approved(request, now)  # a person vouched for it: the baseline learns
+                granted = Reason(release.code, release.message, "approval", Outcome.ALLOW)
+                features = {**decision.features, "approval": {"id": presented, "status": "used"}}
+                return dataclasses.replace(
+                    decision,
+                    outcome=Outcome.ALLOW,
+                    reasons=(granted, *decision.reasons),
+                    features=features,
+                )
+            code = release.code if not release.ok else "approval.used"
+            refused = Reason(code, release.message, "approval", Outcome.DENY)
+            return dataclasses.replace(
+                decision, outcome=Outcome.DENY, reasons=(refused, *decision.reasons)
+            )
+        profile = (
+            self.mandates.profile_of(live)
+            if mandate and (live := self.mandates.live(mandate))
+            else None
+        )
+        held = await self.approvals.hold(
+            action_hash=digest,
+            decision_id=decision.decision_id,
+            agent=request.subject.id,
+            person=self._person(decision),
+            tool=request.resource.id,
+            mandate_id=mandate,
+            chain_id=str(chain["id"]) if chain.get("valid") else None,
+            session_id=session_id(request.subject.id, mandate or ""),
+            reasons=[r.to_dict() for r in decision.reasons if r.outcome is Outcome.STEP_UP],
+            held={
+                "agent": request.subject.id,
+                "action": request.action.name,
+                "resource": {"type": request.resource.type, "id": request.resource.id},
+                "arguments": arguments,
+                "mandate_id": mandate,
+                "hop_id": hop,
+            },
+            required=profile.approvals_required if profile else 1,
+            separation_of_duties=profile.separation_of_duties if profile else False,
+            now=now,
+        )
+        approval = {
+            "id": held.id,
+            "status": held.status.value,
+            "required": held.required,
+            "expires_at": held.expires_at.isoformat(),
+        }
+        return dataclasses.replace(decision, features={**decision.features, "approval": approval})
+
+    def _owners(self, agent_id: str) -> Sequence[str]:
+        agent = self.view.registry.agents.get(agent_id)
+        return agent.owners if agent is not None else ()
+
     def _kill_effects(self) -> None:
         """What a kill does beyond denying the next action, per kind (see warden.kill)."""
         effects = self.kills.effects
@@ -593,6 +687,26 @@ class Runtime:
             ]
             return await self._revoke_mandates(mandates, kill, now)
 
+        async def cancel_approvals(kill: Kill, now: datetime) -> str | None:
+            scope = {
+                KillKind.AGENT: "agent",
+                KillKind.SESSION: "session_id",
+                KillKind.CHAIN: "chain_id",
+                KillKind.MANDATE: "mandate_id",
+                KillKind.PERSON: "person",
+            }[kill.kind]
+            target = kill.target
+            if kill.kind is KillKind.CHAIN and (hop := self.chains.hop(target)) is not None:
+                target = hop.chain_id  # a branch: its chain's held actions
+            cancelled = await self.approvals.cancel(
+                reason=f"killed: {kill.reason}", actor=kill.actor, now=now, **{scope: target}
+            )
+            if not cancelled:
+                return None
+            return f"cancelled {len(cancelled)} held approval{'s' if len(cancelled) != 1 else ''}"
+
+        for kind in KillKind:
+            effects[kind].append(cancel_approvals)
         effects[KillKind.AGENT].append(agent_tokens)
         effects[KillKind.SESSION].append(suspend_session)
         effects[KillKind.CHAIN].append(revoke_chain)

@@ -57,6 +57,9 @@ budgets:
     currency: EUR
 max_chain_depth: 6
 max_fan_out: 2
+step_up:
+  - tools: ["payments.*"]
+    when: {argument: amount, over: 500}
 """
 
 

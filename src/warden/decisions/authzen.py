@@ -277,17 +277,20 @@ def decision_response(decision: Decision) -> dict[str, Any]:
     """A Warden decision as an AuthZEN Decision (§5.5): only ``allow`` is ``true``.
 
     ``step_up`` is ``false`` on the wire; ``context.outcome`` tells a Warden-aware PEP that a
-    person's approval could turn it around.
+    person's approval could turn it around, and ``context.approval`` which approval to wait
+    for (``GET /v1/approvals/{id}/wait``) before sending the same action again with
+    ``context.approval`` set to its id.
     """
-    return {
-        "decision": decision.outcome is Outcome.ALLOW,
-        "context": {
-            "outcome": decision.outcome.value,
-            "decision_id": decision.decision_id,
-            "reasons": [reason.to_dict() for reason in decision.reasons],
-            "policy_revision": decision.policy_revision,
-        },
+    context: dict[str, Any] = {
+        "outcome": decision.outcome.value,
+        "decision_id": decision.decision_id,
+        "reasons": [reason.to_dict() for reason in decision.reasons],
+        "policy_revision": decision.policy_revision,
     }
+    approval = decision.features.get("approval")
+    if approval:  # held: the approval to wait for, then to present with the same action
+        context["approval"] = dict(approval)
+    return {"decision": decision.outcome is Outcome.ALLOW, "context": context}
 
 
 def error_result(status: int, message: str) -> dict[str, Any]:

@@ -20,7 +20,9 @@ from warden.policy.errors import InvalidValue
 from warden.policy.values import cedar_entity, cedar_entity_type, to_cedar_value
 
 # Context blocks only Warden writes; a client's values for these names are dropped.
-RESERVED_BLOCKS = frozenset({"identity", "risk", "mandate", "session", "chain", "drift"})
+RESERVED_BLOCKS = frozenset(
+    {"identity", "risk", "mandate", "session", "chain", "drift", "kill", "approval"}
+)
 
 
 def evaluate(

@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from warden.access.api import access_error_response, access_router
 from warden.access.errors import AccessError
+from warden.approvals.api import approval_error_response, approvals_router
+from warden.approvals.errors import ApprovalError
 from warden.audit.api import audit_router
 from warden.behavior.api import baseline_error_response, baseline_router
 from warden.behavior.errors import BehaviorError
@@ -97,6 +99,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(chains_router(accountability, admin))
     app.include_router(revocation_router(runtime.chains, admin))
     app.include_router(kill_router(runtime.kills, admin))
+    app.include_router(approvals_router(runtime.approvals, admin))
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
@@ -167,6 +170,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         (AccountabilityError, accountability_error_response),
         (ChainError, chain_error_response),
         (KillError, kill_error_response),
+        (ApprovalError, approval_error_response),
         (BehaviorError, baseline_error_response),
     ]
     for error, respond in responders:

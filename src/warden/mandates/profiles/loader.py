@@ -227,6 +227,8 @@ class _Reader:
             ),
             max_chain_depth=data.get("max_chain_depth"),
             max_fan_out=data.get("max_fan_out"),
+            approvals_required=data.get("approvals", {}).get("required", 1),
+            separation_of_duties=data.get("approvals", {}).get("separation_of_duties", False),
             step_up_rules=tuple(self.step_up(s) for s in data.get("step_up", ())),
             digest=digest,
             document={k: v for k, v in data.items() if k != "version"},

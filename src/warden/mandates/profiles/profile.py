@@ -138,6 +138,8 @@ class PurposeProfile:
     flows: tuple[FlowRule, ...] = ()
     max_chain_depth: int | None = None
     max_fan_out: int | None = None  # delegations one hop may make (None: Warden's default)
+    approvals_required: int = 1  # people who must approve a held (step-up) action
+    separation_of_duties: bool = False  # an agent's sole owner may not approve its actions
     step_up_rules: tuple[StepUpRule, ...] = ()
     digest: str = ""
     document: Mapping[str, Any] = field(default_factory=dict, compare=False)
