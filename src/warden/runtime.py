@@ -79,6 +79,7 @@ from warden.shadow.models import Surface
 from warden.shadow.service import ShadowService
 from warden.shadow.sources import sight_decision, token_refusals
 from warden.shadow.store import SqlSightingStore
+from warden.ssf.receiver import Signal, SsfReceiver, trusted_from_env
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
 from warden.tokens.service import AuthorizationServer
 from warden.tokens.settings import TokenSettings
@@ -190,6 +191,14 @@ class Runtime:
             public_url=self.token_settings.issuer,
         )
         self.housekeeping["approval-expiry"] = self.approvals.expire_due
+        # Shared Signals receiver: CAEP events from trusted IdPs stop what a person set going.
+        self.ssf_receiver = SsfReceiver(
+            engine,
+            _LedgerSink(self.ledger),
+            trusted=trusted_from_env(),
+            audience=self.token_settings.issuer,
+            act=self._signalled,
+        )
         # The kill switch: first on the decision path; its effects registered below.
         self.kills = KillSwitch(engine, _LedgerSink(self.ledger))
         self.housekeeping["kill-sync"] = self.kills.sync
@@ -254,6 +263,7 @@ class Runtime:
             await runtime.chains.load(_now())
             await runtime.kills.load(_now())
             await runtime.approvals.load(_now())
+            await runtime.ssf_receiver.start()
             await runtime.provenance.load(_now())
             await runtime.shadow.load()
             await runtime.sessions.load(_now())
@@ -280,6 +290,8 @@ class Runtime:
             except Exception:
                 log.exception("housekeeping job %s failed at close", name)
         await self.alerts.close()
+        with contextlib.suppress(Exception):
+            await self.ssf_receiver.close()
         try:
             await self.shadow.flush()
         except Exception:
@@ -652,6 +664,19 @@ class Runtime:
             "expires_at": held.expires_at.isoformat(),
         }
         return dataclasses.replace(decision, features={**decision.features, "approval": approval})
+
+    async def _signalled(self, signal: Signal) -> str:
+        """An IdP said a person's sessions were revoked or their credential changed: stop
+        everything done on their behalf (kill the person: their mandates revoked, their
+        agents' actions for them denied). Safe to repeat: a second kill is a no-op."""
+        if signal.person is None:
+            return "ignored: the event names no person"
+        kind = signal.event_type.rsplit("/", 1)[-1]
+        reason = f"{kind} from {signal.issuer}: {signal.reason_admin or 'no reason given'}"
+        result = await self.kills.kill(
+            KillKind.PERSON, signal.person, reason=reason, actor=f"ssf:{signal.issuer}", now=_now()
+        )
+        return "; ".join((f"killed person {signal.person}", *result.effects))
 
     def _owners(self, agent_id: str) -> Sequence[str]:
         agent = self.view.registry.agents.get(agent_id)

@@ -55,6 +55,7 @@ from warden.sessions.errors import SessionError
 from warden.shadow.api import shadow_error_response, shadow_router
 from warden.shadow.errors import ShadowError
 from warden.shadow.models import Surface
+from warden.ssf.receiver_api import receiver_router
 from warden.tokens.api import keys_router, oauth_router
 from warden.tokens.authorize_api import authorization_routes
 from warden.tokens.svid_api import svid_router
@@ -100,6 +101,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(revocation_router(runtime.chains, admin))
     app.include_router(kill_router(runtime.kills, admin))
     app.include_router(approvals_router(runtime.approvals, admin))
+    app.include_router(receiver_router(runtime.ssf_receiver))  # authenticated by signature
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
