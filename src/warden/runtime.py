@@ -80,6 +80,8 @@ from warden.shadow.service import ShadowService
 from warden.shadow.sources import sight_decision, token_refusals
 from warden.shadow.store import SqlSightingStore
 from warden.ssf.receiver import Signal, SsfReceiver, trusted_from_env
+from warden.ssf.set import agent_subject, person_subject, session_subject
+from warden.ssf.transmitter import SsfTransmitter
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
 from warden.tokens.service import AuthorizationServer
 from warden.tokens.settings import TokenSettings
@@ -132,7 +134,7 @@ class Runtime:
         )
         self.entitlements = EntitlementService(
             SqlEntitlementStore(engine),
-            _LedgerSink(self.ledger),
+            _LedgerSink(self.ledger, self._entitlement_signal),
             self._entitlements_changed,
             agents=self.registry,
             usage=LedgerUsage(engine),
@@ -166,7 +168,7 @@ class Runtime:
         # Sessions (one agent under one mandate) and behavioural baselines: context.session
         # and context.drift, from the same facts of each action, extracted once.
         self.facts = FactsCache(self._mandate_id)
-        self.sessions = SessionService(engine, _LedgerSink(self.ledger))
+        self.sessions = SessionService(engine, _LedgerSink(self.ledger, self._session_signal))
         self.behavior = BehaviorService(engine, _LedgerSink(self.ledger))
         self.housekeeping["session-flush"] = self.sessions.flush
         self.housekeeping["baseline-flush"] = self.behavior.flush
@@ -232,6 +234,7 @@ class Runtime:
         self._changes = asyncio.Lock()
         self._tokens: AuthorizationServer | None = None
         self._svids: SvidAuthority | None = None
+        self._ssf: SsfTransmitter | None = None  # Shared Signals, once the keys are open
 
     @classmethod
     async def open(
@@ -264,6 +267,13 @@ class Runtime:
             await runtime.kills.load(_now())
             await runtime.approvals.load(_now())
             await runtime.ssf_receiver.start()
+            runtime._ssf = SsfTransmitter(
+                runtime._engine,
+                runtime.tokens.keys,
+                issuer=runtime.token_settings.issuer,
+                audit=_LedgerSink(runtime.ledger),
+            )
+            await runtime._ssf.start()
             await runtime.provenance.load(_now())
             await runtime.shadow.load()
             await runtime.sessions.load(_now())
@@ -292,6 +302,9 @@ class Runtime:
         await self.alerts.close()
         with contextlib.suppress(Exception):
             await self.ssf_receiver.close()
+        if self._ssf is not None:
+            with contextlib.suppress(Exception):
+                await self._ssf.close()  # undelivered SETs stay in the outbox
         try:
             await self.shadow.flush()
         except Exception:
@@ -354,6 +367,57 @@ class Runtime:
         return self._tokens
 
     @property
+    def ssf(self) -> SsfTransmitter:
+        """The Shared Signals transmitter (streams, CAEP events, push and poll delivery)."""
+        if self._ssf is None:
+            raise RuntimeError("runtime is not open")
+        return self._ssf
+
+    async def signal(self, kind: str, subject: Mapping[str, Any], **fields: Any) -> int:
+        """Send a CAEP event (``session_revoked``, ``credential_change``,
+        ``token_claims_change``) to every stream that asked for it; the number of streams.
+        Durable when it returns (the outbox); a failure is logged, never raised: the change
+        it reports has happened whatever becomes of the signal."""
+        if self._ssf is None:
+            return 0
+        try:
+            sent: int = await getattr(self._ssf, kind)(subject, **fields)
+        except Exception:
+            log.exception("could not queue the %s signal", kind)
+            return 0
+        return sent
+
+    async def _entitlement_signal(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        """An entitlement granted, revoked, pruned or restored: CAEP token-claims-change for
+        the agent, its claims naming the grant and its new state."""
+        grant = payload.get("entitlement")
+        if not event_type.startswith("entitlement:") or not isinstance(grant, Mapping):
+            return
+        claims = {
+            "warden_entitlement": {
+                k: grant.get(k) for k in ("id", "action", "resource_type", "resource_id", "state")
+            }
+        }
+        await self.signal(
+            "token_claims_change",
+            agent_subject(str(grant["agent_id"])),
+            claims=claims,
+            reason_admin=f"{event_type.split(':', 1)[1]} by {payload.get('actor', 'warden')}",
+        )
+
+    async def _session_signal(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        """A suspended session (by a person or by a drift policy): CAEP session-revoked."""
+        if event_type != EventType.SESSION_SUSPENDED.value:
+            return
+        actor = str(payload.get("actor", "warden"))
+        await self.signal(
+            "session_revoked",
+            session_subject(str(payload["session"])),
+            reason_admin=f"session suspended: {payload.get('reason', '')}",
+            initiating_entity="policy" if actor == "warden" else "admin",
+        )
+
+    @property
     def svids(self) -> SvidAuthority:
         """Warden as the SPIFFE issuer of its trust domain."""
         if self._svids is None:
@@ -383,8 +447,18 @@ class Runtime:
         await self.ledger.append(EventType.OAUTH_KEY_ROTATED, event)
 
     async def record_credential_issued(self, event: Mapping[str, Any]) -> None:
-        """Audit an SVID issued to an agent (what and until when; never the key or token)."""
+        """Audit an SVID issued to an agent (what and until when; never the key or token);
+        an X.509-SVID (a rotation of the agent's credential) is a CAEP credential-change."""
         await self.ledger.append(EventType.AGENT_CREDENTIAL_ISSUED, event)
+        if event.get("kind") == "x509":
+            await self.signal(
+                "credential_change",
+                agent_subject(str(event["spiffe_id"])),
+                credential_type="x509",
+                change_type="create",
+                reason_admin="X.509-SVID issued",
+                x509_serial=str(event.get("serial", "")),
+            )
 
     @property
     def view(self) -> DecisionView:
@@ -730,8 +804,19 @@ class Runtime:
                 return None
             return f"cancelled {len(cancelled)} held approval{'s' if len(cancelled) != 1 else ''}"
 
+        async def signal_kill(kill: Kill, now: datetime) -> str | None:
+            subject = {
+                KillKind.AGENT: agent_subject,
+                KillKind.SESSION: session_subject,
+                KillKind.PERSON: person_subject,
+            }.get(kill.kind, session_subject)(kill.target)  # chains, mandates: opaque ids
+            reason = f"{kill.kind.value} killed: {kill.reason}"
+            sent = await self.signal("session_revoked", subject, reason_admin=reason, at=now)
+            return f"signalled {sent} stream{'s' if sent != 1 else ''}" if sent else None
+
         for kind in KillKind:
             effects[kind].append(cancel_approvals)
+            effects[kind].append(signal_kill)
         effects[KillKind.AGENT].append(agent_tokens)
         effects[KillKind.SESSION].append(suspend_session)
         effects[KillKind.CHAIN].append(revoke_chain)
@@ -924,13 +1009,23 @@ class _RegistryDirectory:
 
 
 class _LedgerSink:
-    def __init__(self, ledger: Ledger) -> None:
+    """A service's audit events into the ledger; ``then`` hears each one once it is recorded
+    (e.g. to send a Shared Signal)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        then: Callable[[str, Mapping[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
         self._ledger = ledger
+        self._then = then
 
     async def record(
         self, event_type: str, payload: Mapping[str, Any], *, entry_id: str | None = None
     ) -> None:
         await self._ledger.append(EventType(event_type), payload, entry_id=entry_id)
+        if self._then is not None:
+            await self._then(event_type, payload)
 
 
 def _now() -> datetime:

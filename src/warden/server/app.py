@@ -55,6 +55,8 @@ from warden.sessions.errors import SessionError
 from warden.shadow.api import shadow_error_response, shadow_router
 from warden.shadow.errors import ShadowError
 from warden.shadow.models import Surface
+from warden.ssf.api import ssf_error_response, ssf_router
+from warden.ssf.errors import SsfError
 from warden.ssf.receiver_api import receiver_router
 from warden.tokens.api import keys_router, oauth_router
 from warden.tokens.authorize_api import authorization_routes
@@ -102,6 +104,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(kill_router(runtime.kills, admin))
     app.include_router(approvals_router(runtime.approvals, admin))
     app.include_router(receiver_router(runtime.ssf_receiver))  # authenticated by signature
+    app.include_router(ssf_router(runtime.ssf, admin))  # Shared Signals transmitter
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
@@ -173,6 +176,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         (ChainError, chain_error_response),
         (KillError, kill_error_response),
         (ApprovalError, approval_error_response),
+        (SsfError, ssf_error_response),
         (BehaviorError, baseline_error_response),
     ]
     for error, respond in responders:
