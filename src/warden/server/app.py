@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from warden.access.api import access_error_response, access_router
 from warden.access.errors import AccessError
 from warden.approvals.api import approval_error_response, approvals_router
+from warden.approvals.dashboard import dashboard_router
 from warden.approvals.errors import ApprovalError
 from warden.audit.api import audit_router
 from warden.behavior.api import baseline_error_response, baseline_router
@@ -103,6 +104,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(revocation_router(runtime.chains, admin))
     app.include_router(kill_router(runtime.kills, admin))
     app.include_router(approvals_router(runtime.approvals, admin))
+    app.include_router(dashboard_router())  # the approvals page; its data comes from the API
     app.include_router(receiver_router(runtime.ssf_receiver))  # authenticated by signature
     app.include_router(ssf_router(runtime.ssf, admin))  # Shared Signals transmitter
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
