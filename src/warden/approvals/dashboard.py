@@ -23,7 +23,7 @@ _FILES = {
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+        "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
