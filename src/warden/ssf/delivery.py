@@ -98,6 +98,7 @@ class Delivery:
         self._senders: dict[str, asyncio.Task[None]] = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
+        self._stopping = asyncio.Event()
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -141,12 +142,19 @@ class Delivery:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout)
         self._closed = False
+        self._stopping = asyncio.Event()
         if self._supervisor is None:
             self._supervisor = asyncio.create_task(self._supervise(), name="warden-ssf-push")
 
     async def close(self) -> None:
-        """Stop sending; undelivered SETs stay in the outbox for the next start."""
-        tasks = [t for t in (self._supervisor, *self._senders.values()) if t is not None]
+        """Stop sending: a POST in flight may finish (bounded by the timeout) so its outcome
+        is recorded; undelivered SETs stay in the outbox for the next start."""
+        self._stopping.set()
+        self._wake.set()
+        senders = list(self._senders.values())
+        if senders:
+            await asyncio.wait(senders, timeout=self._timeout)
+        tasks = [t for t in (self._supervisor, *senders) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -174,12 +182,11 @@ class Delivery:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError("the ssf outbox did not drain in time")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), min(remaining, self._rescan))
+            await _wait(self._progress, min(remaining, self._rescan))
 
     async def _supervise(self) -> None:
         """Keep one sender task per enabled push stream with pending SETs."""
-        while True:
+        while not self._stopping.is_set():
             self._wake.clear()
             try:
                 streams = await self._store.push_streams_pending()
@@ -192,12 +199,11 @@ class Delivery:
                     task = asyncio.create_task(self._send_all(stream.id), name="warden-ssf-send")
                     task.add_done_callback(lambda _: self._wake.set())
                     self._senders[stream.id] = task
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._rescan)
+            await _wait(self._wake, self._rescan)
 
     async def _send_all(self, stream_id: str) -> None:
         """Send ``stream_id``'s SETs one at a time, oldest first, until none is left."""
-        while True:
+        while not self._stopping.is_set():
             stream = await self._store.stream(stream_id)
             if stream is None or stream.status is not StreamStatus.ENABLED:
                 return
@@ -211,7 +217,8 @@ class Delivery:
     async def _attempt(self, stream: Stream, head: QueuedSet) -> None:
         now = self._clock()
         if head.next_attempt_at is not None and head.next_attempt_at > now:
-            await asyncio.sleep((head.next_attempt_at - now).total_seconds())
+            # Woken early only to stop.
+            await _wait(self._stopping, (head.next_attempt_at - now).total_seconds())
             return
         lease = now + timedelta(seconds=self._timeout + 5)  # another replica waits this long
         if not await self._store.claim(head.seq, now, lease):
@@ -251,6 +258,10 @@ class Delivery:
 
     # -- poll ----------------------------------------------------------------------------------
 
+    def long_polls(self, stream_id: str) -> int:
+        """How many poll requests are waiting on ``stream_id`` now."""
+        return len(self._waiters.get(stream_id, ()))
+
     async def poll(self, stream: Stream, request: PollRequest) -> dict[str, Any]:
         """One RFC 8936 poll on ``stream``: acknowledge, then return what is pending."""
         errors = {
@@ -282,9 +293,18 @@ class Delivery:
             remaining = deadline - loop.time()
             if queued or immediately or remaining <= 0 or self._closed:
                 return {"sets": {q.jti: q.token for q in queued}, "moreAvailable": more}
-            with contextlib.suppress(TimeoutError):
-                # Wakes on queue(); the rescan bound catches SETs another replica queued.
-                await asyncio.wait_for(waiter.wait(), min(remaining, self._rescan))
+            # Wakes on queue(); the rescan bound catches SETs another replica queued.
+            await _wait(waiter, min(remaining, self._rescan))
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` seconds pass. (``asyncio.wait_for`` on 3.11 can
+    swallow a cancellation that races the event, and a task would then never stop.)"""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=max(timeout, 0))
+    finally:
+        waiter.cancel()
 
 
 def _receiver_error(response: httpx.Response) -> str:
