@@ -44,6 +44,7 @@ from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
 from warden.kill.analyser import KillAnalyser
+from warden.kill.channel import KillChannel
 from warden.kill.models import Kill, KillKind
 from warden.kill.service import KillSwitch
 from warden.mandates.analyser import MandateAnalyser
@@ -235,6 +236,7 @@ class Runtime:
         self._tokens: AuthorizationServer | None = None
         self._svids: SvidAuthority | None = None
         self._ssf: SsfTransmitter | None = None  # Shared Signals, once the keys are open
+        self._kill_channel: KillChannel | None = None  # PostgreSQL: kills from other replicas
 
     @classmethod
     async def open(
@@ -265,6 +267,9 @@ class Runtime:
             runtime.chains.use_keys(runtime.tokens.keys)
             await runtime.chains.load(_now())
             await runtime.kills.load(_now())
+            if url.dialect == "postgresql":  # other replicas' kills, as they commit
+                runtime._kill_channel = KillChannel(url.async_url, runtime.kills.heard)
+                await runtime._kill_channel.start()
             await runtime.approvals.load(_now())
             await runtime.ssf_receiver.start()
             runtime._ssf = SsfTransmitter(
@@ -305,6 +310,8 @@ class Runtime:
         if self._ssf is not None:
             with contextlib.suppress(Exception):
                 await self._ssf.close()  # undelivered SETs stay in the outbox
+        if self._kill_channel is not None:
+            await self._kill_channel.close()
         try:
             await self.shadow.flush()
         except Exception:

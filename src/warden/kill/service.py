@@ -18,6 +18,8 @@ can call :meth:`KillSwitch.apply` to make that immediate.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -65,6 +67,7 @@ class KillSwitch:
         self._audit = audit
         self._active: dict[KillKind, dict[str, Kill]] = {kind: {} for kind in KillKind}
         self._synced: datetime | None = None
+        self._changed = asyncio.Event()  # set (and replaced) whenever memory changes
         self.effects: dict[KillKind, list[Effect]] = {kind: [] for kind in KillKind}
         self.revive_effects: dict[KillKind, list[Effect]] = {kind: [] for kind in KillKind}
 
@@ -140,12 +143,33 @@ class KillSwitch:
 
     # -- replicas ------------------------------------------------------------------------
 
+    async def heard(self, kill_id: str) -> None:
+        """Another replica killed or revived (a PostgreSQL notification): apply it now."""
+        kill = await self._store.get(kill_id)
+        if kill is not None:
+            self.apply(kill)
+
     def apply(self, kill: Kill) -> None:
         """A kill or revival made elsewhere (another replica), into memory."""
         if kill.active:
             self._active[kill.kind][kill.target] = kill
         elif (current := self._active[kill.kind].get(kill.target)) and current.id == kill.id:
             del self._active[kill.kind][kill.target]
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def until(self, kind: KillKind, target: str, *, killed: bool, timeout: float) -> bool:
+        """Wait (bounded) until ``target`` is (or is no longer) killed here — for a replica
+        that hears of it from another. True if it came to pass."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (self.killed(kind, target) is not None) is not killed:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+        return True
 
     async def sync(self, now: datetime) -> None:
         """Housekeeping: apply what other replicas killed or revived since the last look."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from warden.kill.channel import CHANNEL
 from warden.kill.models import Kill, KillKind
 from warden.store.schema import kills
 
@@ -19,6 +20,18 @@ class SqlKillStore:
     async def insert(self, kill: Kill) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(insert(kills).values(**_row(kill)))
+            await self._notify(conn, kill.id)
+
+    async def get(self, kill_id: str) -> Kill | None:
+        found = await self._select(select(kills).where(kills.c.id == kill_id))
+        return found[0] if found else None
+
+    async def _notify(self, conn: Any, kill_id: str) -> None:
+        """PostgreSQL: tell every replica, on commit (see :mod:`warden.kill.channel`)."""
+        if self._engine.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": kill_id}
+            )
 
     async def revive(
         self, kind: KillKind, target: str, *, actor: str, reason: str, now: datetime
@@ -28,9 +41,13 @@ class SqlKillStore:
             .where(kills.c.kind == kind.value, kills.c.target == target)
             .where(kills.c.revived_at.is_(None))
             .values(revived_at=now.isoformat(), revived_by=actor, revive_reason=reason)
+            .returning(kills.c.id)
         )
         async with self._engine.begin() as conn:
-            return (await conn.execute(statement)).rowcount
+            revived = [row.id for row in await conn.execute(statement)]
+            for kill_id in revived:
+                await self._notify(conn, kill_id)
+        return len(revived)
 
     async def active(self) -> list[Kill]:
         return await self._select(select(kills).where(kills.c.revived_at.is_(None)))
