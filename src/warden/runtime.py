@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from warden.access.service import AccessService
 from warden.alerts.webhooks import Alert, WebhookNotifier, secret_from_env, webhooks_from_env
-from warden.approvals.models import action_hash
 from warden.approvals.service import ApprovalService
 from warden.audit.errors import LedgerUnavailable
 from warden.audit.ledger import Ledger, new_entry_id
@@ -32,7 +31,7 @@ from warden.audit.store.sqlite import SqliteLedgerStore
 from warden.behavior.analyser import DriftAnalyser
 from warden.behavior.service import BehaviorService
 from warden.chains.analyser import ChainAnalyser
-from warden.chains.errors import ChainNotFound, InvalidChain
+from warden.chains.errors import InvalidChain
 from warden.chains.exchange import ChainDelegations
 from warden.chains.service import ChainService
 from warden.decisions.analysers import DEFAULT_ANALYSERS, Analyser, is_agent
@@ -43,12 +42,13 @@ from warden.entitlements.cedar import GrantAnalyser
 from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
+from warden.intervention import KillEffects, Signals, step_up
 from warden.kill.analyser import KillAnalyser
 from warden.kill.channel import KillChannel
-from warden.kill.models import Kill, KillKind
+from warden.kill.models import KillKind
 from warden.kill.service import KillSwitch
 from warden.mandates.analyser import MandateAnalyser
-from warden.mandates.errors import InvalidMandate, MandateNotFound
+from warden.mandates.errors import InvalidMandate
 from warden.mandates.intent import ProfileText, extract_designated, make_matcher
 from warden.mandates.models import BudgetCharge, DesignatedValue
 from warden.mandates.profiles.profile import PurposeProfile
@@ -70,9 +70,7 @@ from warden.reviews.service import ReviewService
 from warden.reviews.store import ReviewStore
 from warden.scim.service import ScimResources
 from warden.sessions.analyser import SessionAnalyser
-from warden.sessions.errors import SessionError
 from warden.sessions.facts import ActionFacts, FactsCache, extract
-from warden.sessions.models import session_id
 from warden.sessions.service import SessionService
 from warden.sessions.state import SessionState
 from warden.shadow.analyser import BlockedAnalyser
@@ -81,7 +79,6 @@ from warden.shadow.service import ShadowService
 from warden.shadow.sources import sight_decision, token_refusals
 from warden.shadow.store import SqlSightingStore
 from warden.ssf.receiver import Signal, SsfReceiver, trusted_from_env
-from warden.ssf.set import agent_subject, person_subject, session_subject
 from warden.ssf.transmitter import SsfTransmitter
 from warden.store.db import DatabaseURL, migrate, open_engine, parse_database_url
 from warden.tokens.service import AuthorizationServer
@@ -133,9 +130,11 @@ class Runtime:
         self.shadow = ShadowService(
             SqlSightingStore(engine), _LedgerSink(self.ledger), self.registry
         )
+        # Shared Signals sent on kills, suspensions, credential and entitlement changes.
+        self.signals = Signals()
         self.entitlements = EntitlementService(
             SqlEntitlementStore(engine),
-            _LedgerSink(self.ledger, self._entitlement_signal),
+            _LedgerSink(self.ledger, self.signals.entitlement_changed),
             self._entitlements_changed,
             agents=self.registry,
             usage=LedgerUsage(engine),
@@ -169,7 +168,9 @@ class Runtime:
         # Sessions (one agent under one mandate) and behavioural baselines: context.session
         # and context.drift, from the same facts of each action, extracted once.
         self.facts = FactsCache(self._mandate_id)
-        self.sessions = SessionService(engine, _LedgerSink(self.ledger, self._session_signal))
+        self.sessions = SessionService(
+            engine, _LedgerSink(self.ledger, self.signals.session_suspended)
+        )
         self.behavior = BehaviorService(engine, _LedgerSink(self.ledger))
         self.housekeeping["session-flush"] = self.sessions.flush
         self.housekeeping["baseline-flush"] = self.behavior.flush
@@ -205,7 +206,15 @@ class Runtime:
         # The kill switch: first on the decision path; its effects registered below.
         self.kills = KillSwitch(engine, _LedgerSink(self.ledger))
         self.housekeeping["kill-sync"] = self.kills.sync
-        self._kill_effects()
+        KillEffects(
+            self.kills,
+            tokens=lambda: self.tokens,
+            sessions=self.sessions,
+            chains=self.chains,
+            mandates=self.mandates,
+            approvals=self.approvals,
+            signals=self.signals,
+        )
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -279,6 +288,7 @@ class Runtime:
                 audit=_LedgerSink(runtime.ledger),
             )
             await runtime._ssf.start()
+            runtime.signals.transmitter = runtime._ssf
             await runtime.provenance.load(_now())
             await runtime.shadow.load()
             await runtime.sessions.load(_now())
@@ -380,50 +390,6 @@ class Runtime:
             raise RuntimeError("runtime is not open")
         return self._ssf
 
-    async def signal(self, kind: str, subject: Mapping[str, Any], **fields: Any) -> int:
-        """Send a CAEP event (``session_revoked``, ``credential_change``,
-        ``token_claims_change``) to every stream that asked for it; the number of streams.
-        Durable when it returns (the outbox); a failure is logged, never raised: the change
-        it reports has happened whatever becomes of the signal."""
-        if self._ssf is None:
-            return 0
-        try:
-            sent: int = await getattr(self._ssf, kind)(subject, **fields)
-        except Exception:
-            log.exception("could not queue the %s signal", kind)
-            return 0
-        return sent
-
-    async def _entitlement_signal(self, event_type: str, payload: Mapping[str, Any]) -> None:
-        """An entitlement granted, revoked, pruned or restored: CAEP token-claims-change for
-        the agent, its claims naming the grant and its new state."""
-        grant = payload.get("entitlement")
-        if not event_type.startswith("entitlement:") or not isinstance(grant, Mapping):
-            return
-        claims = {
-            "warden_entitlement": {
-                k: grant.get(k) for k in ("id", "action", "resource_type", "resource_id", "state")
-            }
-        }
-        await self.signal(
-            "token_claims_change",
-            agent_subject(str(grant["agent_id"])),
-            claims=claims,
-            reason_admin=f"{event_type.split(':', 1)[1]} by {payload.get('actor', 'warden')}",
-        )
-
-    async def _session_signal(self, event_type: str, payload: Mapping[str, Any]) -> None:
-        """A suspended session (by a person or by a drift policy): CAEP session-revoked."""
-        if event_type != EventType.SESSION_SUSPENDED.value:
-            return
-        actor = str(payload.get("actor", "warden"))
-        await self.signal(
-            "session_revoked",
-            session_subject(str(payload["session"])),
-            reason_admin=f"session suspended: {payload.get('reason', '')}",
-            initiating_entity="policy" if actor == "warden" else "admin",
-        )
-
     @property
     def svids(self) -> SvidAuthority:
         """Warden as the SPIFFE issuer of its trust domain."""
@@ -457,15 +423,7 @@ class Runtime:
         """Audit an SVID issued to an agent (what and until when; never the key or token);
         an X.509-SVID (a rotation of the agent's credential) is a CAEP credential-change."""
         await self.ledger.append(EventType.AGENT_CREDENTIAL_ISSUED, event)
-        if event.get("kind") == "x509":
-            await self.signal(
-                "credential_change",
-                agent_subject(str(event["spiffe_id"])),
-                credential_type="x509",
-                change_type="create",
-                reason_admin="X.509-SVID issued",
-                x509_serial=str(event.get("serial", "")),
-            )
+        await self.signals.credential_issued(event)
 
     @property
     def view(self) -> DecisionView:
@@ -582,7 +540,16 @@ class Runtime:
             if request.subject.id in self.view.registry.agents:  # bounded by the registry
                 self._activity[request.subject.id] = now
             sight_decision(self.shadow, request, decision, where=where)  # memory only
-            decision = await self._step_up(request, decision, now)
+            decision = await step_up(
+                request,
+                decision,
+                now,
+                approvals=self.approvals,
+                mandates=self.mandates,
+                mandate_id=self._mandate_id(request.context.get("mandate"), now) or None,
+                person=self._person(decision),
+                learn=self.approved,
+            )
         decision = await self._spend(decision, now)
         try:
             await self.ledger.append(
@@ -671,81 +638,6 @@ class Runtime:
             )
         )
 
-    async def _step_up(
-        self, request: DecisionRequest, decision: Decision, now: datetime
-    ) -> Decision:
-        """A step-up decision: released by the approval the request presents
-        (``context.approval``) — once, and only for the exact action it was given for — or
-        held for one, whose id the decision carries (``features.approval``). An approval
-        that does not release this action denies it. Nothing else is touched."""
-        if decision.outcome is not Outcome.STEP_UP:
-            return decision
-        mandate = self._mandate_id(request.context.get("mandate"), now) or None
-        chain = decision.features.get("chain") or {}
-        hop = str(chain["hop"]) if chain.get("valid") else None
-        arguments = request.context.get("arguments")
-        digest = action_hash(
-            request.subject.id,
-            request.action.name,
-            request.resource.type,
-            request.resource.id,
-            arguments,
-            mandate,
-            hop,
-        )
-        presented = request.context.get("approval")
-        if isinstance(presented, str) and presented:
-            release = self.approvals.check(presented, digest, now)
-            if release.ok and await self.approvals.consume(presented, now):
-                self.approved(request, now)  # a person vouched for it: the baseline learns
-                granted = Reason(release.code, release.message, "approval", Outcome.ALLOW)
-                features = {**decision.features, "approval": {"id": presented, "status": "used"}}
-                return dataclasses.replace(
-                    decision,
-                    outcome=Outcome.ALLOW,
-                    reasons=(granted, *decision.reasons),
-                    features=features,
-                )
-            code = release.code if not release.ok else "approval.used"
-            refused = Reason(code, release.message, "approval", Outcome.DENY)
-            return dataclasses.replace(
-                decision, outcome=Outcome.DENY, reasons=(refused, *decision.reasons)
-            )
-        profile = (
-            self.mandates.profile_of(live)
-            if mandate and (live := self.mandates.live(mandate))
-            else None
-        )
-        held = await self.approvals.hold(
-            action_hash=digest,
-            decision_id=decision.decision_id,
-            agent=request.subject.id,
-            person=self._person(decision),
-            tool=request.resource.id,
-            mandate_id=mandate,
-            chain_id=str(chain["id"]) if chain.get("valid") else None,
-            session_id=session_id(request.subject.id, mandate or ""),
-            reasons=[r.to_dict() for r in decision.reasons if r.outcome is Outcome.STEP_UP],
-            held={
-                "agent": request.subject.id,
-                "action": request.action.name,
-                "resource": {"type": request.resource.type, "id": request.resource.id},
-                "arguments": arguments,
-                "mandate_id": mandate,
-                "hop_id": hop,
-            },
-            required=profile.approvals_required if profile else 1,
-            separation_of_duties=profile.separation_of_duties if profile else False,
-            now=now,
-        )
-        approval = {
-            "id": held.id,
-            "status": held.status.value,
-            "required": held.required,
-            "expires_at": held.expires_at.isoformat(),
-        }
-        return dataclasses.replace(decision, features={**decision.features, "approval": approval})
-
     async def _signalled(self, signal: Signal) -> str:
         """An IdP said a person's sessions were revoked or their credential changed: stop
         everything done on their behalf (kill the person: their mandates revoked, their
@@ -762,115 +654,6 @@ class Runtime:
     def _owners(self, agent_id: str) -> Sequence[str]:
         agent = self.view.registry.agents.get(agent_id)
         return agent.owners if agent is not None else ()
-
-    def _kill_effects(self) -> None:
-        """What a kill does beyond denying the next action, per kind (see warden.kill)."""
-        effects = self.kills.effects
-
-        async def agent_tokens(kill: Kill, now: datetime) -> str:
-            count = await self.tokens.revoke_agent_tokens(kill.target, now)
-            return f"revoked {count} token{'s' if count != 1 else ''} of the agent"
-
-        async def suspend_session(kill: Kill, now: datetime) -> str | None:
-            try:
-                await self.sessions.suspend(
-                    kill.target, actor=kill.actor, reason=kill.reason, now=now
-                )
-            except SessionError:  # unknown or already suspended: the kill denies anyway
-                return None
-            return f"suspended session {kill.target}"
-
-        async def revoke_chain(kill: Kill, now: datetime) -> str:
-            return await self._revoke_chain(kill.target, kill, now)
-
-        async def revoke_mandate(kill: Kill, now: datetime) -> str:
-            return await self._revoke_mandates([kill.target], kill, now)
-
-        async def revoke_person(kill: Kill, now: datetime) -> str:
-            # The person's own mandates: their delegates' mandates follow them.
-            mandates = [
-                m.id for m in self.mandates.of_person(kill.target) if not m.extra.get("parent")
-            ]
-            return await self._revoke_mandates(mandates, kill, now)
-
-        async def cancel_approvals(kill: Kill, now: datetime) -> str | None:
-            scope = {
-                KillKind.AGENT: "agent",
-                KillKind.SESSION: "session_id",
-                KillKind.CHAIN: "chain_id",
-                KillKind.MANDATE: "mandate_id",
-                KillKind.PERSON: "person",
-            }[kill.kind]
-            target = kill.target
-            if kill.kind is KillKind.CHAIN and (hop := self.chains.hop(target)) is not None:
-                target = hop.chain_id  # a branch: its chain's held actions
-            cancelled = await self.approvals.cancel(
-                reason=f"killed: {kill.reason}", actor=kill.actor, now=now, **{scope: target}
-            )
-            if not cancelled:
-                return None
-            return f"cancelled {len(cancelled)} held approval{'s' if len(cancelled) != 1 else ''}"
-
-        async def signal_kill(kill: Kill, now: datetime) -> str | None:
-            subject = {
-                KillKind.AGENT: agent_subject,
-                KillKind.SESSION: session_subject,
-                KillKind.PERSON: person_subject,
-            }.get(kill.kind, session_subject)(kill.target)  # chains, mandates: opaque ids
-            reason = f"{kill.kind.value} killed: {kill.reason}"
-            sent = await self.signal("session_revoked", subject, reason_admin=reason, at=now)
-            return f"signalled {sent} stream{'s' if sent != 1 else ''}" if sent else None
-
-        for kind in KillKind:
-            effects[kind].append(cancel_approvals)
-            effects[kind].append(signal_kill)
-        effects[KillKind.AGENT].append(agent_tokens)
-        effects[KillKind.SESSION].append(suspend_session)
-        effects[KillKind.CHAIN].append(revoke_chain)
-        effects[KillKind.MANDATE].append(revoke_mandate)
-        effects[KillKind.PERSON].append(revoke_person)
-
-        async def resume_session(kill: Kill, now: datetime) -> str | None:
-            actor, reason = kill.revived_by or "warden", kill.revive_reason or "revived"
-            try:
-                await self.sessions.resume(kill.target, actor=actor, reason=reason, now=now)
-            except SessionError:
-                return None
-            return f"resumed session {kill.target}"
-
-        self.kills.revive_effects[KillKind.SESSION].append(resume_session)
-
-    async def _revoke_chain(self, hop_or_chain: str, kill: Kill, now: datetime) -> str:
-        """Revoke a chain (or a branch) and the delegates' tokens minted for it."""
-        try:
-            hops = await self.chains.revoke(
-                hop_or_chain, actor=kill.actor, reason=kill.reason, now=now
-            )
-        except ChainNotFound:
-            return f"no live chain `{hop_or_chain}` to revoke"
-        recorded = [self.chains.hop(h) for h in hops]
-        jtis = [h.exchange_jti for h in recorded if h and h.depth and h.exchange_jti]
-        await self.tokens.revoke_tokens(jtis, now)
-        return (
-            f"revoked {len(hops)} hops of chain `{hop_or_chain}` and {len(jtis)} delegated tokens"
-        )
-
-    async def _revoke_mandates(self, mandate_ids: Sequence[str], kill: Kill, now: datetime) -> str:
-        """Revoke mandates (their delegates' mandates follow) and the chains rooted at them."""
-        revoked = 0
-        lines: list[str] = []
-        for mandate_id in mandate_ids:
-            try:
-                await self.mandates.revoke(
-                    mandate_id, actor=kill.actor, reason=kill.reason, now=now
-                )
-                revoked += 1
-            except MandateNotFound:
-                pass  # already revoked or unknown: the kill denies its actions anyway
-            chain = self.chains.chain_of(mandate_id)
-            if chain is not None:
-                lines.append(await self._revoke_chain(chain, kill, now))
-        return "; ".join([f"revoked {revoked} mandate{'s' if revoked != 1 else ''}", *lines])
 
     def _verified_depth(self, request: DecisionRequest, now: datetime) -> DecisionRequest:
         """``context.chain_depth`` as Warden verified it: the depth of the agent's own chain
