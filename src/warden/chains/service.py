@@ -153,6 +153,9 @@ class ChainService:
         self._children: dict[str, list[str]] = {}  # hop id → its delegates' hop ids
         self._roots: dict[str, str] = {}  # root mandate id → its hop 0
         self._verified: OrderedDict[str, VerifiedChain] = OrderedDict()
+        # The last answer, for the same assertion at the same instant: one decision asks up to
+        # three times (the runtime's verified depth, the chain and the kill analysers).
+        self._last: tuple[str, datetime, VerifiedChain] | None = None
 
     @property
     def store(self) -> SqlChainStore:
@@ -170,6 +173,7 @@ class ChainService:
     async def load(self, now: datetime) -> None:
         """Every live hop, into memory (at start)."""
         self._hops, self._children, self._roots = {}, {}, {}
+        self._last = None
         for hop in await self._store.live(now):
             self._remember(hop)
 
@@ -404,6 +408,9 @@ class ChainService:
         once per assertion, then cached until it expires."""
         if not isinstance(token, str):
             raise InvalidChain("the chain is not a token", code="chain.malformed")
+        last = self._last
+        if last is not None and last[0] is token and last[1] == now:
+            return last[2]
         verified = self._verified.get(token)
         if verified is None:
             verified = assertion.verify(
@@ -422,6 +429,7 @@ class ChainService:
                     code="chain.unknown",
                 )
             _check_live(recorded, now, InvalidChain)
+        self._last = (token, now, verified)
         return verified
 
     def identify(self, token: object, now: datetime) -> VerifiedChain | None:
@@ -469,6 +477,7 @@ class ChainService:
         for hop_id in revoked:
             self._hops[hop_id] = _replace(self._hops[hop_id], revoked_at=now)
         self._verified.clear()
+        self._last = None
         chain_id = self._hops[start[0]].chain_id
         await self._audit.record(
             REVOKED, {"chain_id": chain_id, "hops": revoked, "actor": actor, "reason": reason}
