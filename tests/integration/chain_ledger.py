@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from warden.audit import EventType, Ledger, SqlLedgerStore
 from warden.audit.store.sqlite import SqliteLedgerStore
 from warden.chains.models import Hop, hop_digest
+from warden.chains.service import delegated_event
 from warden.chains.store import SqlChainStore
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -133,7 +134,7 @@ async def write_story(engine: AsyncEngine, database_url: str) -> Story:
 
         for hop in (h0, h1, h2, h3):
             await hops.insert([hop])
-            entry = await record(EventType.CHAIN_DELEGATED, _delegated(hop))
+            entry = await record(EventType.CHAIN_DELEGATED, delegated_event(hop))
             await hops.set_entry(hop.id, entry)
         allow, deny, hold = (EventType.DECISION_ALLOW, EventType.DECISION_DENY,
                              EventType.DECISION_STEP_UP)  # fmt: skip
@@ -164,21 +165,3 @@ async def write_story(engine: AsyncEngine, database_url: str) -> Story:
     if isinstance(store, SqliteLedgerStore):
         await store.close()
     return Story(SqlLedgerStore(engine), hops, ids)
-
-
-def _delegated(hop: Hop) -> dict[str, Any]:
-    return {
-        "chain_id": hop.chain_id,
-        "hop_id": hop.id,
-        "parent_id": hop.parent_id,
-        "depth": hop.depth,
-        "person": hop.person,
-        "from": hop.from_party,
-        "to": hop.to_agent,
-        "mandate_id": hop.mandate_id,
-        "root_mandate_id": hop.root_mandate_id,
-        "tools": list(hop.tools) if hop.tools is not None else None,
-        "limits": {t: dict(a) for t, a in hop.limits.items()},
-        "expires_at": hop.expires_at.isoformat(),
-        "task_digest": "ab" * 32,
-    }

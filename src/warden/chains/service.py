@@ -296,7 +296,8 @@ class ChainService:
                 f"({' → '.join(agents)})",
             )
         profile = self._mandates.profile_of(root)
-        _check_shape(profile, parent, depth, where, len(self._children.get(parent.id, ())), self)
+        fan_out = len(self._children.get(parent.id, ()))
+        _check_shape(profile, parent, depth, where, fan_out, self.max_fan_out)
         tools = _narrowed_tools(request.tools, parent, profile, root, where)
         limits = _narrowed_limits(request.limits, parent, tools, where)
         self._check_task(request.task, profile, root, where)
@@ -367,7 +368,7 @@ class ChainService:
         )
         # In the ledger before it takes effect; the hop names its entry for tracing.
         hop = _replace(hop, entry_id=new_entry_id())
-        await self._audit.record(DELEGATED, _delegated_event(hop), entry_id=hop.entry_id)
+        await self._audit.record(DELEGATED, delegated_event(hop), entry_id=hop.entry_id)
         new = [h for h in (plan.root_hop, hop) if h is not None]
         await self._store.insert(new)
         for h in new:
@@ -532,7 +533,7 @@ def _check_shape(
     depth: int,
     where: str,
     fan_out: int,
-    service: ChainService,
+    default_fan_out: int,
 ) -> None:
     """Depth and fan-out within the root purpose profile (fan-out: Warden's default when the
     profile sets none)."""
@@ -544,7 +545,7 @@ def _check_shape(
             f"`{profile.name if profile else ''}` allows {max_depth}",
         )
     limit = profile.max_fan_out if profile is not None else None
-    limit = service.max_fan_out if limit is None else limit
+    limit = default_fan_out if limit is None else limit
     if fan_out >= limit:
         raise _refused(
             "chain.fan_out",
@@ -564,7 +565,7 @@ def _narrowed_tools(
     if wanted is None:
         return parent.tools
     for tool in wanted:
-        if profile is not None and not profile.in_scope(tool) and not _pattern_in(tool, profile):
+        if profile is not None and not profile.in_scope(tool) and tool not in profile.tool_patterns:
             raise _refused(
                 "chain.laundering",
                 f"{where} delegates `{tool}`, which is outside the person's purpose "
@@ -577,12 +578,6 @@ def _narrowed_tools(
                 f"(it may use {', '.join(f'`{t}`' for t in parent.tools) or 'no tools'})",
             )
     return wanted
-
-
-def _pattern_in(tool: str, profile: Profile) -> bool:
-    """A pattern such as ``erp.*`` is in scope when the profile names it as is."""
-    patterns = getattr(profile, "tool_patterns", ())
-    return tool in patterns
 
 
 def _narrowed_limits(
@@ -647,7 +642,8 @@ def _replace(hop: Hop, **changes: Any) -> Hop:
     return dataclasses.replace(hop, **changes)
 
 
-def _delegated_event(hop: Hop) -> dict[str, Any]:
+def delegated_event(hop: Hop) -> dict[str, Any]:
+    """The `chain:delegated` ledger payload of a hop (the accountability queries read it)."""
     return {
         "chain_id": hop.chain_id,
         "hop_id": hop.id,
