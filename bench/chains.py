@@ -33,14 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,10 +46,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _db import throwaway_database
 from _stats import percentile
 from warden.audit.ledger import new_entry_id
 from warden.chains import assertion
@@ -435,19 +432,6 @@ async def _timed(label: str, work: Awaitable[Any]) -> Any:
     result = await work
     print(f"  {label}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return result
-
-
-@contextlib.contextmanager
-def throwaway_database(server_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database on ``server_url``'s server, dropped afterwards."""
-    name = f"warden_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

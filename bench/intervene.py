@@ -57,8 +57,8 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _db import throwaway_database
 from _stats import percentile
-from chains import throwaway_database
 from warden.decisions.models import Action, DecisionRequest, Entity, Outcome
 from warden.kill.models import KillKind
 from warden.runtime import Runtime

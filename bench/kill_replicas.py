@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _db import throwaway_database
 from _stats import summary
-from chains import throwaway_database
 from warden.decisions.models import Action, DecisionRequest, Entity, Outcome
 from warden.kill.models import KillKind
 from warden.policy.bundle import default_schema

@@ -17,23 +17,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import psycopg
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _db import throwaway_database
 from _stats import summary
 from warden.registry.specs import AgentSpec
 from warden.runtime import Runtime
@@ -165,18 +163,6 @@ async def dpop(database_url: str, n: int) -> None:
         await engine.dispose()
 
 
-@contextlib.contextmanager
-def _throwaway_database(server_url: str) -> Iterator[str]:
-    name = f"warden_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -188,7 +174,7 @@ def main() -> None:
         print("\nIssuance, one process, SQLite:")
         asyncio.run(issuance(f"sqlite:///{tmp}/w.db", 800))
         if args.postgres:
-            with _throwaway_database(args.postgres) as url:
+            with throwaway_database(args.postgres) as url:
                 print("\nIssuance, one process, PostgreSQL:")
                 asyncio.run(issuance(url, 800))
         print("\nDPoP proof verification (resource server: ath + cnf.jkt checks):")
