@@ -229,7 +229,8 @@ async def step_up(
     """A step-up decision: released by the approval the request presents
     (``context.approval``) — once, and only for the exact action it was given for — or held
     for one, whose id the decision carries (``features.approval``). An approval that does not
-    release this action denies it. Any other decision is returned as it is."""
+    release this action denies it. Any other decision is returned as it is (the runtime
+    calls it for step-ups only, so nothing is computed for the rest)."""
     if decision.outcome is not Outcome.STEP_UP:
         return decision
     chain = decision.features.get("chain") or {}

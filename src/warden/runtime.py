@@ -540,6 +540,7 @@ class Runtime:
             if request.subject.id in self.view.registry.agents:  # bounded by the registry
                 self._activity[request.subject.id] = now
             sight_decision(self.shadow, request, decision, where=where)  # memory only
+        if decision.outcome is Outcome.STEP_UP and is_agent(request.subject):
             decision = await step_up(
                 request,
                 decision,
