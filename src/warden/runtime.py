@@ -42,6 +42,10 @@ from warden.entitlements.cedar import GrantAnalyser
 from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
+from warden.gateway.connections.crypto import SecretBox
+from warden.gateway.connections.service import ConnectionService
+from warden.gateway.connections.store import SqlConnectionStore
+from warden.gateway.core import DEFAULT_HOLD_SECONDS, Gateway
 from warden.intervention import KillEffects, Signals, step_up
 from warden.kill.analyser import KillAnalyser
 from warden.kill.channel import KillChannel
@@ -215,6 +219,15 @@ class Runtime:
             approvals=self.approvals,
             signals=self.signals,
         )
+        # The gateways' upstreams and their credentials (secrets encrypted at rest), and the
+        # one decision call every gateway adapter makes.
+        self.connections = ConnectionService(
+            SqlConnectionStore(engine),
+            _LedgerSink(self.ledger),
+            SecretBox.configured(url.database_path),
+        )
+        hold = float(os.environ.get("WARDEN_GATEWAY_HOLD") or DEFAULT_HOLD_SECONDS)
+        self.gateway = Gateway(self, hold_seconds=hold)
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored
         # Status patches applied ahead of a background rebuild (see :meth:`refresh`).
         self._patches: dict[str, tuple[int, Agent]] = {}
@@ -232,10 +245,17 @@ class Runtime:
         )
         # Killed first, then blocked identifiers: denied with their own reason, registered
         # or not.
-        self.analysers = (
+        kill, blocked = (
             KillAnalyser(self.kills, self.chains, self.mandates),
             BlockedAnalyser(self.shadow.is_blocked),
-            *self.analysers,
+        )
+        self.analysers = (kill, blocked, *self.analysers)
+        # What :meth:`preview` judges: who the agent is and what it holds, not the call.
+        self._identity_analysers: Sequence[Analyser] = (
+            kill,
+            blocked,
+            *DEFAULT_ANALYSERS,
+            GrantAnalyser(),
         )
         self._prepared: PreparedPolicies | None = None
         self._view: DecisionView | None = None
@@ -280,6 +300,7 @@ class Runtime:
                 runtime._kill_channel = KillChannel(url.async_url, runtime.kills.heard)
                 await runtime._kill_channel.start()
             await runtime.approvals.load(_now())
+            await runtime.connections.load()
             await runtime.ssf_receiver.start()
             runtime._ssf = SsfTransmitter(
                 runtime._engine,
@@ -565,6 +586,41 @@ class Runtime:
         if facts is not None and decision.outcome is not Outcome.ALLOW:
             await self._respond(facts, decision, now)
         return decision
+
+    async def refuse(
+        self, request: DecisionRequest, reason: Reason, *, where: str = Surface.SDK
+    ) -> Decision:
+        """Deny ``request`` for a reason an enforcement point found before asking (a token
+        that does not match its chain...), recorded like any decision."""
+        now = _now()
+        decision = Decision(
+            outcome=Outcome.DENY,
+            reasons=(reason,),
+            errors=(),
+            policy_revision=self.view.revision,
+            decision_id=new_entry_id(),
+            decided_at=now,
+        )
+        if is_agent(request.subject):
+            sight_decision(self.shadow, request, decision, where=where)
+        try:
+            await self.ledger.append(
+                EventType.DECISION_DENY,
+                _ledger_payload(request, decision),
+                entry_id=decision.decision_id,
+                recorded_at=now,
+            )
+        except LedgerUnavailable:
+            return _unrecorded(decision)
+        return decision
+
+    def preview(self, request: DecisionRequest, now: datetime) -> Outcome:
+        """The outcome of ``request`` judged on identity and entitlements alone (kills,
+        blocks, status, grants, the bundle's policies), without its mandate, session or chain,
+        and recorded nowhere: what a gateway may show an agent (``tools/list``). Never a
+        permission to act: the action itself is decided in full."""
+        decision = evaluate(self.view, self._identity_analysers, request, now, "preview")
+        return decision.outcome
 
     def conclude(
         self, request: DecisionRequest, decision: Decision, now: datetime

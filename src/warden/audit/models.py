@@ -76,6 +76,10 @@ class EventType(StrEnum):
     SSF_STREAM_UPDATED = "ssf:stream:updated"
     SSF_STREAM_DELETED = "ssf:stream:deleted"
     SSF_RECEIVED = "ssf:received"
+    CONNECTION_CREATED = "connection:created"
+    CONNECTION_UPDATED = "connection:updated"
+    CONNECTION_DELETED = "connection:deleted"
+    CONNECTION_REKEYED = "connection:rekeyed"
 
 
 DECISION_EVENTS = frozenset(

@@ -40,6 +40,7 @@ class Surface(StrEnum):
     SDK = "sdk"  # in-process decisions (the Python API, the CLI's local store)
     TOKEN_ENDPOINT = "token_endpoint"  # POST /oauth2/token
     MCP = "mcp"  # the MCP gateway
+    EGRESS = "egress"  # the HTTP egress gateway
 
 
 MAX_TOOLS = 50

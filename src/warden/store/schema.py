@@ -556,3 +556,23 @@ ssf_received = Table(
     Column("received_at", String(40), nullable=False),
     Column("outcome", Text, nullable=False),  # what Warden did
 )
+
+# -- gateway connections (warden.gateway.connections) --------------------------------------------
+
+gateway_connections = Table(
+    "gateway_connections",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("protocol", String(10), nullable=False),  # http | mcp
+    Column("url", Text, nullable=False),
+    Column("auth", String(40), nullable=False),
+    Column("params", Text, nullable=False),  # JSON, never secret
+    Column("routes", Text, nullable=False),  # JSON list of {method, template, tool}
+    Column("tool_prefix", String(200), nullable=False, server_default=""),
+    Column("limits", Text, nullable=False),  # JSON {timeout, max_request_bytes, ...}
+    Column("description", Text, nullable=False, server_default=""),
+    Column("secret", Text, nullable=True),  # Fernet token of the secret; never plain text
+    Column("key_id", String(64), nullable=True),  # which key encrypted it
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
