@@ -39,6 +39,8 @@ def _register_subcommands() -> None:
         "chains",
         "approvals",
         "kill",
+        "connections",
+        "mcp_proxy",
     ):
         try:
             module = importlib.import_module(f"warden.cli.{name}")

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -35,6 +36,7 @@ from warden.decisions.api import authzen_router
 from warden.entitlements.api import entitlement_error_response, entitlement_router
 from warden.entitlements.errors import EntitlementError
 from warden.errors import WardenError
+from warden.gateway import egress, mcp
 from warden.kill.api import kill_error_response, kill_router
 from warden.kill.errors import KillError
 from warden.mandates.api import mandate_error_response, mandates_router
@@ -72,7 +74,9 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
         title="Warden",
         version="0.1.0",
         summary="Should this action, by this agent, proceed right now, in this context?",
+        lifespan=_lifespan,
     )
+    app.state.on_start = []  # async context managers entered for the server's lifetime
     # The admin API takes the admin token, or a Warden access token with scope
     # `warden:admin` — DPoP-bound ones with their proof (RFC 9449 §7).
     admin = AdminAuth(
@@ -108,6 +112,9 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     app.include_router(receiver_router(runtime.ssf_receiver))  # authenticated by signature
     app.include_router(ssf_router(runtime.ssf, admin))  # Shared Signals transmitter
     app.mount("/scim", scim_app(runtime.scim, admin))  # SCIM 2.0 at /scim/v2
+    # Enforcement points: the MCP gateway (/mcp/<server>) and HTTP egress (/egress/<name>/…).
+    mcp.mount(app, runtime)
+    egress.mount(app, runtime, admin)
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
     app.include_router(keys_router(runtime.tokens, admin, on_rotated=runtime.record_key_rotation))
@@ -129,6 +136,16 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
 
     _install_error_handlers(app)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Enter what the mounted parts need running while the server serves (the MCP gateway's
+    session managers and upstream connections), and leave them in reverse order."""
+    async with contextlib.AsyncExitStack() as stack:
+        for start in app.state.on_start:
+            await stack.enter_async_context(start())
+        yield
 
 
 def _base_url(request: Request) -> str:
