@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from typing import Protocol as TypingProtocol
 
 from warden.approvals.models import ApprovalStatus
 from warden.decisions.models import Action, Decision, DecisionRequest, Entity, Outcome, Reason
@@ -133,6 +134,19 @@ class Verdict:
         )
 
 
+class Decider(TypingProtocol):
+    """What an adapter needs: :class:`Gateway` in the server's process, or a client of the
+    server's gateway API (the stdio proxy in an agent's process)."""
+
+    async def decide(self, call: Call) -> Verdict: ...
+
+    async def observe(self, call: Call, result: Any) -> dict[str, Any] | None: ...
+
+    async def listable(
+        self, caller: Caller, tools: Sequence[str], *, action: str = INVOKE
+    ) -> set[str]: ...
+
+
 class Gateway:
     """Decide, hold, observe: what every adapter asks of Warden."""
 
@@ -219,7 +233,9 @@ class Gateway:
             log.exception("could not observe `%s` for %s", call.tool, call.caller.agent)
             return None
 
-    def listable(self, caller: Caller, tools: Sequence[str], *, action: str = INVOKE) -> set[str]:
+    async def listable(
+        self, caller: Caller, tools: Sequence[str], *, action: str = INVOKE
+    ) -> set[str]:
         """The tools ``caller`` may be shown: those its identity and entitlements do not rule
         out (kills, blocks, suspension, grants and the bundle's policies), judged without the
         call's arguments, mandate or session, and recorded nowhere. A call to a listed tool is
