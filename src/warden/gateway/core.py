@@ -46,16 +46,20 @@ INVOKE = "invoke"
 class Caller:
     """The agent behind a request, as its access token proved it."""
 
-    agent: str  # the token's `sub`: the agent's SPIFFE id
+    agent: str  # the acting agent's SPIFFE id: the token's `act.sub`, else its `sub`
     token_id: str  # the token's `jti` (for the ledger and logs; never the token itself)
     hop: str | None = None  # the token's `wch`: the delegation hop it was minted for
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, claims: Mapping[str, Any]) -> Caller:
+        """The caller of a verified token: a delegated token (RFC 8693 §4.1) is used by its
+        current actor, ``act.sub``, on behalf of its ``sub``; the chain says who is behind."""
         hop = claims.get("wch")
+        act = claims.get("act")
+        actor = act.get("sub") if isinstance(act, Mapping) else None
         return cls(
-            agent=str(claims["sub"]),
+            agent=str(actor if isinstance(actor, str) and actor else claims["sub"]),
             token_id=str(claims.get("jti", "")),
             hop=str(hop) if isinstance(hop, str) and hop else None,
             claims=claims,
