@@ -37,6 +37,7 @@ from warden.entitlements.api import entitlement_error_response, entitlement_rout
 from warden.entitlements.errors import EntitlementError
 from warden.errors import WardenError
 from warden.gateway import egress, mcp
+from warden.gateway.api import gateway_router
 from warden.kill.api import kill_error_response, kill_router
 from warden.kill.errors import KillError
 from warden.mandates.api import mandate_error_response, mandates_router
@@ -115,6 +116,7 @@ def create_app(runtime: Runtime, *, admin_token: str) -> FastAPI:
     # Enforcement points: the MCP gateway (/mcp/<server>) and HTTP egress (/egress/<name>/…).
     mcp.mount(app, runtime)
     egress.mount(app, runtime, admin)
+    app.include_router(gateway_router(runtime))  # for enforcement points outside Warden
     registration = (os.environ.get("WARDEN_REGISTRATION_TOKEN") or admin_token, admin_token)
     app.include_router(oauth_router(runtime.tokens, registration_tokens=registration))
     app.include_router(keys_router(runtime.tokens, admin, on_rotated=runtime.record_key_rotation))
