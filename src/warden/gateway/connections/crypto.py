@@ -53,6 +53,10 @@ class SecretBox:
         """The id of the key new secrets are encrypted with (a digest, never the key)."""
         return key_id(self._keys[0]) if self._keys else None
 
+    def require(self) -> None:
+        """Raise :class:`SecretsUnavailable` unless a key is configured."""
+        self._box()
+
     def encrypt(self, secret: str) -> str:
         return self._box().encrypt(secret.encode()).decode()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warden.errors import WardenError
+from warden.errors import FieldError, WardenError
 
 
 class ConnectionError_(WardenError):
@@ -17,7 +17,9 @@ class ConnectionExists(ConnectionError_):
     code = "connection_exists"
 
 
-class InvalidConnection(ConnectionError_):
+class InvalidConnection(FieldError, ConnectionError_):
+    """A connection that cannot work as given; ``field`` names the part at fault."""
+
     code = "invalid_connection"
 
 
