@@ -3,7 +3,7 @@
 - ``POST /v1/connections``: create one (:class:`NewConnection`; ``secret`` is write-only);
 - ``GET /v1/connections``: all of them; ``GET /v1/connections/{name}``: one;
 - ``PUT /v1/connections/{name}``: replace one (``secret`` omitted keeps the stored one);
-- ``DELETE /v1/connections/{name}``;
+- ``DELETE /v1/connections/{name}``: ``{"deleted": name}``;
 - ``POST /v1/connections/rekey``: re-encrypt every secret under the first key of
   ``WARDEN_SECRET_KEYS`` (after putting a new key in front; then the old one can go).
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from warden.access.models import Role
@@ -86,9 +86,9 @@ def connections_router(service: ConnectionService, admin: AdminAuth) -> APIRoute
         )
         return updated.to_dict()
 
-    @router.delete("/{name}", status_code=204, summary="Delete a connection and its secret")
-    async def remove(name: str, actor: str = Depends(admin.actor())) -> Response:
+    @router.delete("/{name}", summary="Delete a connection and its secret")
+    async def remove(name: str, actor: str = Depends(admin.actor())) -> dict[str, Any]:
         await service.delete(name, actor=actor)
-        return Response(status_code=204)
+        return {"deleted": name}
 
     return router

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from warden.gateway.connections.errors import InvalidConnection
 from warden.gateway.connections.models import AuthKind, Connection, Limits, Protocol, Route
 
 _DEFAULT = Limits()
@@ -54,13 +55,18 @@ class ConnectionSpec(BaseModel):
     description: str = Field("", max_length=2000)
     secret: SecretStr | None = Field(None, description="write-only: never returned")
     # What a GET returns besides: accepted (so a fetched connection can be sent back) and
-    # ignored.
+    # ignored; a name must be the connection's own.
+    name: str | None = None
     has_secret: Any = None
     key_id: Any = None
     created_at: Any = None
     updated_at: Any = None
 
     def connection(self, name: str) -> Connection:
+        if self.name is not None and self.name != name:
+            raise InvalidConnection(
+                f"a connection keeps its name: `{self.name}` is not `{name}`", field="name"
+            )
         prefix = self.tool_prefix
         if prefix is None:
             prefix = f"{name}." if self.protocol is Protocol.MCP else ""
