@@ -81,8 +81,8 @@ class Files:
         assert answer.status_code == 200, answer.text
         return str(answer.json()["access_token"])
 
-    def mandate(self, agent: str, request: str) -> str:
-        spec = {"person": PERSON, "request": request, "agent": agent}
+    def mandate(self, agent: str, request: str, profile: str | None = None) -> str:
+        spec = {"person": PERSON, "request": request, "agent": agent, "profile": profile}
         answer = self.http.post("/v1/mandates", json=spec, headers=ADMIN)
         assert answer.status_code == 201, answer.text
         return str(answer.json()["token"])
