@@ -5,6 +5,7 @@ reach the mandate."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,8 @@ import httpx
 import pytest
 
 from warden.decisions.models import Action, DecisionRequest, Entity
+from warden.gateway.core import Call, Caller
+from warden.gateway.remote import GatewayUnavailable, RemoteGateway
 
 if TYPE_CHECKING:  # the fixture's type; importing conftest at run time is fragile
     from conftest import LiveServer
@@ -29,6 +32,9 @@ POLICIES = f"""
 @id("guard.no-file-deletion") @reason("no agent may delete files")
 forbid (principal, action == Action::"invoke", resource == Tool::"files.delete");
 
+@id("approval.sharing") @outcome("step_up") @reason("sharing a file needs a person")
+forbid (principal, action == Action::"invoke", resource == Tool::"files.share");
+
 @id("intern.read-only") @reason("the intern only reads files")
 forbid (
   principal == Agent::"{INTERN}",
@@ -40,6 +46,7 @@ TOOLS = {
     "files.read": {"read_only": True, "destructive": False, "external": False},
     "files.write": {"read_only": False, "destructive": False, "external": False},
     "files.delete": {"read_only": False, "destructive": True, "external": False},
+    "files.share": {"read_only": False, "destructive": False, "external": True},
 }
 ATTACKER_IBAN = "GB33 BUKB 2020 1555 5555 55"
 PHISHING = {
@@ -246,3 +253,54 @@ def _mandate_block(files: Files, mandate: str, arguments: dict[str, Any]) -> dic
     )
     block: dict[str, Any] = files.server.call(runtime.decide(request)).features["mandate"]
     return block
+
+
+async def test_the_remote_gateway_decides_through_the_api_and_fails_closed(
+    files: Files,
+) -> None:
+    anyone = Caller(agent=INTERN, token_id="")  # ignored: the token names the caller
+    read, delete = Call(anyone, "files.read"), Call(anyone, "files.delete")
+    good, other = files.token(CLERK), files.token(CLERK, server="other")
+
+    async with RemoteGateway(files.server.url, "files", good) as remote:
+        assert (await remote.check()).agent == CLERK
+        assert (await remote.decide(read)).allowed
+        refused = await remote.decide(delete)
+        assert await remote.listable(anyone, ["files.read", "files.delete"]) == {"files.read"}
+    assert not refused.allowed and "no agent may delete files" in refused.explain()
+
+    async with RemoteGateway(files.server.url, "files", other) as remote:
+        with pytest.raises(GatewayUnavailable, match="refused the agent's token"):
+            await remote.check()
+        wrong_audience = await remote.decide(read)
+        assert await remote.listable(anyone, ["files.read"]) == set()
+    async with RemoteGateway(f"http://127.0.0.1:{free_port()}", "files", good) as remote:
+        unreachable = await remote.decide(read)
+        with pytest.raises(GatewayUnavailable, match="unreachable"):
+            await remote.check()
+
+    for verdict in (wrong_audience, unreachable):
+        assert not verdict.allowed and [r.code for r in verdict.reasons] == ["gateway.undecidable"]
+    assert "401" in wrong_audience.explain() and good not in unreachable.explain()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_a_step_up_is_held_by_the_api_and_refused_when_nobody_approves(files: Files) -> None:
+    runtime = files.server.runtime
+    assert runtime is not None
+    runtime.gateway.hold_seconds = 0.5
+    mandate = files.mandate(CLERK, "Share the quarterly report with the auditors")
+    body = decision("files.share", mandate=mandate)
+
+    held = files.ask("decisions", files.token(CLERK), body).json()
+
+    assert held["outcome"] == "deny", held
+    assert [r["code"] for r in held["reasons"]][:1] == ["approval.timeout"]
+    assert held["approval"] and held["approval"] in held["message"]
