@@ -28,10 +28,10 @@ class McpPeer:
     ``summarize_invoice``. ``url`` is its MCP endpoint; ``headers`` holds the (lower-cased)
     headers of each HTTP request, ``calls`` each tool run as ``(name, arguments)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.headers: list[dict[str, str]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.app = self._build()
         self._server: uvicorn.Server | None = None
@@ -80,7 +80,13 @@ class McpPeer:
                 seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
             await inner(scope, receive, send)
 
-        config = uvicorn.Config(recording, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            recording,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,  # an open event stream must not hold up the test
+        )
         self._server = uvicorn.Server(config)
         asyncio.run(self._server.serve())
 
