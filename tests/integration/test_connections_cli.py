@@ -38,7 +38,7 @@ def test_an_admin_adds_lists_shows_and_removes_connections(server: LiveServer) -
     assert runtime is not None
     env = {"WARDEN_URL": server.url, "WARDEN_TOKEN": TOKEN, "ERP_KEY": KEY}
     added = warden(
-        "connections", "add", "erp", "--url", "https://erp.acme.example/api",
+        "connections", "add", "erp", "--upstream", "https://erp.acme.example/api",
         "--auth", "api_key", "--header", "X-Api-Key", "--secret-env", "ERP_KEY",
         "--route", "GET /invoices/{id} erp.invoice.read",
         "--route", "post /payments payments.transfer",
@@ -56,7 +56,7 @@ def test_an_admin_adds_lists_shows_and_removes_connections(server: LiveServer) -
     ]
 
     docs = warden(
-        "connections", "add", "docs", "--url", "http://127.0.0.1:9/mcp", "--protocol", "mcp",
+        "connections", "add", "docs", "--upstream", "http://127.0.0.1:9/mcp", "--protocol", "mcp",
         "--auth", "basic", "--username", "warden", "--secret-stdin", "--json",
         env=env, stdin=PASSWORD + "\n",
     )  # fmt: skip
@@ -87,7 +87,7 @@ def test_an_admin_adds_lists_shows_and_removes_connections(server: LiveServer) -
 
 def test_a_secret_is_never_taken_from_the_command_line(server: LiveServer) -> None:
     env = {"WARDEN_URL": server.url, "WARDEN_TOKEN": TOKEN}
-    base = ["connections", "add", "erp", "--url", "https://erp.example", "--auth", "api_key",
+    base = ["connections", "add", "erp", "--upstream", "https://erp.example", "--auth", "api_key",
             "--route", "GET /x erp.x"]  # fmt: skip
     as_argument = warden(*base, "--secret", KEY, env=env)
     assert as_argument.exit_code == 2  # no such option
@@ -109,7 +109,7 @@ def test_on_the_local_store_a_dropped_key_is_reported_not_crashed(
     env = {"WARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "WARDEN_URL": "", "K": KEY}
     monkeypatch.setenv("WARDEN_SECRET_KEYS", old)
     added = warden(
-        "connections", "add", "erp", "--url", "https://erp.example", "--auth", "api_key",
+        "connections", "add", "erp", "--upstream", "https://erp.example", "--auth", "api_key",
         "--secret-env", "K", "--route", "GET /x erp.x", env=env,
     )  # fmt: skip
     assert added.exit_code == 0, added.output

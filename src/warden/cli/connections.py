@@ -2,9 +2,9 @@
 holds for them (``add``, ``list``, ``show``, ``remove``, ``rekey``).
 
 Against a running server (``--url`` / ``WARDEN_URL``, with the admin token) through
-``/v1/connections``, or on the local store. In ``add``, ``--url`` is the upstream's URL and
-``--server`` the Warden server's. A secret is read from an environment variable
-(``--secret-env VAR``) or from standard input (``--secret-stdin``), never from an argument:
+``/v1/connections``, or on the local store; ``add --upstream`` is the upstream's URL. A
+secret is read from an environment variable (``--secret-env VAR``) or from standard input
+(``--secret-stdin``), never from an argument:
 arguments land in shell history and in ``ps`` for every user of the machine to read. Nothing
 prints a secret back; a connection shows only whether it has one and which key encrypts it.
 """
@@ -38,14 +38,10 @@ ROUTE_HELP = (
     "An HTTP route and the tool a call to it is: 'GET /invoices/{id} erp.invoice.read' "
     "({x} one segment, {x:path} the rest; method * for any). Repeatable."
 )
-SERVER_HELP = (
-    "Warden server to talk to (else WARDEN_URL; with neither, the local store). "
-    "`--url` is the upstream's here."
-)
 # The command-line option behind each field of the spec, for error messages.
 _OPTIONS = {
     "name": "NAME",
-    "url": "--url",
+    "url": "--upstream",
     "protocol": "--protocol",
     "auth": "--auth",
     "routes": "--route",
@@ -64,7 +60,7 @@ def register(app: typer.Typer) -> None:
 def add(
     name: str = typer.Argument(..., help=NAME_HELP),
     upstream: str = typer.Option(
-        ..., "--url", help="The upstream's base URL (http) or MCP endpoint (mcp)."
+        ..., "--upstream", help="The upstream's base URL (http) or MCP endpoint (mcp)."
     ),
     protocol: Protocol = typer.Option(Protocol.HTTP, "--protocol", help="http or mcp."),
     auth: AuthKind = typer.Option(AuthKind.NONE, "--auth", help="How Warden authenticates."),
@@ -94,7 +90,7 @@ def add(
     replace: bool = typer.Option(
         False, "--replace", help="Replace an existing connection (no secret option: keep its)."
     ),
-    server: str | None = typer.Option(None, "--server", help=SERVER_HELP),
+    server: str | None = typer.Option(None, "--url", help=URL_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Add a connection (or, with --replace, replace one)."""
