@@ -407,3 +407,19 @@ async def test_an_unreachable_upstream_is_a_tool_error_not_a_hang_and_is_reopene
     finally:
         world.server.stop()  # Warden first: it closes its session to the upstream
         revived.stop()
+
+
+async def test_a_restarted_upstream_is_reconnected_without_losing_a_call(world: World) -> None:
+    async with connect(world.url(), world.token()) as (session, _):
+        first = await session.call_tool("read_invoice", {"invoice_id": "INV-1"})
+        assert not first.isError
+        world.peer.stop()  # the upstream restarts: it no longer knows the gateway's session
+        restarted = McpPeer(world.peer.port).start()
+        try:
+            with anyio.fail_after(15):
+                second = await session.call_tool("read_invoice", {"invoice_id": "INV-2"})
+            assert not second.isError and IBAN in text_of(second)
+            assert restarted.tool_calls("read_invoice") == [{"invoice_id": "INV-2"}]
+        finally:
+            world.server.stop()  # Warden first: it closes its session to the upstream
+            restarted.stop()

@@ -38,6 +38,7 @@ Opener = Callable[[], AbstractAsyncContextManager[ClientSession]]
 """Opens an initialized client session to the upstream (and closes it on exit)."""
 
 _APPLICATION_ERRORS = frozenset({METHOD_NOT_FOUND, INVALID_PARAMS})  # the session is fine
+_SESSION_TERMINATED = 32600  # mcp.client.streamable_http: the server answered 404 for the session
 
 
 class UpstreamFailed(WardenError):
@@ -82,17 +83,22 @@ class Upstream:
         """``operation`` on the shared session, bounded by the timeout. A transport failure
         drops the session (the next call reopens it) and raises :class:`UpstreamFailed`;
         an error the upstream answered with (``McpError``) is raised as it is."""
-        session = await self.session()
-        try:
-            with anyio.fail_after(self.timeout):
-                return await operation(session)
-        except McpError as error:
-            if error.error.code not in _APPLICATION_ERRORS:
+        for attempt in (1, 2):
+            session = await self.session()
+            try:
+                with anyio.fail_after(self.timeout):
+                    return await operation(session)
+            except McpError as error:
+                if error.error.code in _APPLICATION_ERRORS:
+                    raise
                 self._drop(session)
-            raise
-        except Exception as error:
-            self._drop(session)
-            raise UpstreamFailed(f"upstream `{self.name}` failed: {_describe(error)}") from None
+                if attempt == 1 and _session_gone(error):
+                    continue  # the upstream forgot the session: the request never ran there
+                raise
+            except Exception as error:
+                self._drop(session)
+                raise UpstreamFailed(f"upstream `{self.name}` failed: {_describe(error)}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def session(self) -> ClientSession:
         """The open session, opening it first if there is none."""
@@ -163,6 +169,12 @@ def http_opener(url: str, headers: Mapping[str, str], *, timeout: float) -> Open
             yield session
 
     return open_session
+
+
+def _session_gone(error: McpError) -> bool:
+    """The upstream answered 404 for the session id (it restarted, or ended the session): the
+    SDK's client reports that as this error, and the request was not handled upstream."""
+    return error.error.code == _SESSION_TERMINATED and error.error.message == "Session terminated"
 
 
 def _describe(error: BaseException) -> str:
