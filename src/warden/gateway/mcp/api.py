@@ -141,6 +141,8 @@ class McpGateway:
             return await _session_not_found()(scope, receive, send)
         scope = {**scope, CALLER: caller}
         await served.manager.handle_request(scope, receive, _owning(served, caller, send))
+        if session is not None and request.method == "DELETE":
+            served.owners.pop(session, None)  # the agent ended it
 
     async def metadata(self, request: Request) -> Response:
         """The RFC 9728 document of ``/mcp/<server>`` (404 for a server Warden does not front)."""
