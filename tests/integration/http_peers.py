@@ -10,6 +10,9 @@ Routes (all need ``X-Api-Key: <key>``, else 401):
 - ``GET /slow``: answers only once :attr:`HttpPeer.release` is set.
 - ``GET /big?n=N``: N bytes with a ``Content-Length``; ``GET /big-stream?n=N``: N bytes in
   1 KiB chunks, without one.
+- ``POST /token``: an OAuth token endpoint (client credentials, ``client_secret_basic`` with
+  :data:`CLIENT_ID`/:data:`CLIENT_SECRET`) issuing :data:`ACCESS_TOKEN`, which every route
+  also accepts as ``Authorization: Bearer``.
 
 Waits on :attr:`release` are bounded (:data:`WAIT`), and :meth:`stop` sets it, so a failing test
 never hangs the peer.
@@ -18,6 +21,7 @@ never hangs the peer.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import threading
 import time
@@ -35,6 +39,9 @@ WAIT = 10.0
 """Longest a peer handler waits for the test."""
 
 API_KEY = "upstream-key-5f1c0e2a9b"
+CLIENT_ID = "warden-at-erp"
+CLIENT_SECRET = "erp-client-secret-77a1"
+ACCESS_TOKEN = "erp-access-token-0c9d"  # what the peer's token endpoint issues
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class HttpPeer:
 
     api_key: str = API_KEY
     requests: list[Received] = field(default_factory=list)
+    token_requests: list[dict[str, str]] = field(default_factory=list)  # forms received
     release: threading.Event = field(default_factory=threading.Event)
     url: str = ""
     _server: uvicorn.Server | None = None
@@ -67,9 +75,22 @@ class HttpPeer:
             self.requests.append(
                 Received(request.method, request.url.path, request.url.query, headers, body)
             )
-            if not hmac.compare_digest(headers.get("x-api-key", ""), self.api_key):
+            bearer = hmac.compare_digest(headers.get("authorization", ""), f"Bearer {ACCESS_TOKEN}")
+            if not bearer and not hmac.compare_digest(headers.get("x-api-key", ""), self.api_key):
                 return JSONResponse({"error": "unauthorized"}, status_code=401)
             return None
+
+        async def token(request: Request) -> Response:
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            self.token_requests.append(form)
+            expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            presented = request.headers.get("authorization", "")
+            if not hmac.compare_digest(presented, f"Basic {expected}"):
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
+            if form.get("grant_type") != "client_credentials":
+                return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+            issued = {"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 300}
+            return JSONResponse(issued)
 
         async def invoice(request: Request) -> Response:
             if (refused := await record(request)) is not None:
@@ -135,6 +156,7 @@ class HttpPeer:
                 Route("/slow", slow),
                 Route("/big", big),
                 Route("/big-stream", big_stream),
+                Route("/token", token, methods=["POST"]),
             ]
         )
 

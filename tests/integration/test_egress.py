@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from chain_fleet import PERMIT_ALL, PERSON, PROFILE, TOOLS
-from http_peers import API_KEY, HttpPeer, http_peer
+from http_peers import ACCESS_TOKEN, API_KEY, CLIENT_ID, CLIENT_SECRET, HttpPeer, http_peer
 
 from warden.gateway.connections.models import AuthKind, Connection, Limits, Protocol, Route
 
@@ -102,7 +102,12 @@ def egress(live_server: Callable[..., LiveServer], http_peer: HttpPeer) -> Itera
             "spiffe_id": AGENT,
             "token_endpoint_auth_method": "client_secret_basic",
             "grant_types": ["client_credentials"],
-            "resources": [setup.resource("erp"), setup.resource("erp-limited"), OTHER_API],
+            "resources": [
+                setup.resource("erp"),
+                setup.resource("erp-limited"),
+                setup.resource("erp-oauth"),
+                OTHER_API,
+            ],
         }
         answer = setup.admin("POST", "/oauth2/register", json=metadata)
         assert answer.status_code == 201, answer.text
@@ -318,3 +323,47 @@ def test_what_came_back_is_observed_and_traced_when_the_agent_uses_it(egress: Eg
     mandate_block = egress.ledger(paid.headers["warden-decision"])["features"]["mandate"]
     assert mandate_block["provenance"]["iban"] == "tool_output"
     assert "bank_details" in mandate_block["labels_in"]
+
+
+def test_an_oauth_connection_gets_its_own_token_from_the_upstream_and_reuses_it(
+    egress: Egress,
+) -> None:
+    server, runtime = egress.server, egress.server.runtime
+    assert runtime is not None
+    connection = Connection(
+        name="erp-oauth",
+        protocol=Protocol.HTTP,
+        url=egress.peer.url,
+        auth=AuthKind.CLIENT_CREDENTIALS,
+        params={"token_url": f"{egress.peer.url}/token", "client_id": CLIENT_ID, "scope": "erp"},
+        routes=ROUTES,
+    )
+    create = runtime.connections.create(
+        connection, CLIENT_SECRET, actor="test", now=datetime.now(UTC)
+    )
+    server.call(create)
+    headers = egress.headers(egress.mandate(), "erp-oauth")
+    for number in ("INV-1", "INV-2"):
+        answer = egress.http.get(f"/egress/erp-oauth/invoices/{number}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert ACCESS_TOKEN not in str(answer.headers)
+
+    assert [r.headers["authorization"] for r in egress.peer.requests] == [
+        f"Bearer {ACCESS_TOKEN}"
+    ] * 2
+    assert egress.peer.token_requests == [{"grant_type": "client_credentials", "scope": "erp"}]
+
+
+def test_nothing_is_forwarded_when_warden_cannot_decide(
+    egress: Egress, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = egress.headers(egress.mandate())
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("policy store unreachable")
+
+    monkeypatch.setattr(egress.server.runtime, "decide", broken)
+    answer = egress.http.get("/egress/erp/invoices/INV-1", headers=headers)
+    assert answer.status_code == 403, answer.text
+    assert codes(answer) == ["gateway.undecidable"]
+    assert egress.peer.requests == []
