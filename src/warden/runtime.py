@@ -42,6 +42,7 @@ from warden.entitlements.cedar import GrantAnalyser
 from warden.entitlements.service import EntitlementService
 from warden.entitlements.store.sql import SqlEntitlementStore
 from warden.entitlements.usage import LedgerUsage
+from warden.gateway.broker import CredentialBroker
 from warden.gateway.connections.crypto import SecretBox
 from warden.gateway.connections.service import ConnectionService
 from warden.gateway.connections.store import SqlConnectionStore
@@ -226,6 +227,7 @@ class Runtime:
             _LedgerSink(self.ledger),
             SecretBox.configured(url.database_path),
         )
+        self.broker = CredentialBroker(self.connections)  # upstream credentials, cached
         hold = float(os.environ.get("WARDEN_GATEWAY_HOLD") or DEFAULT_HOLD_SECONDS)
         self.gateway = Gateway(self, hold_seconds=hold)
         self._activity: dict[str, datetime] = {}  # agent → last decision, not yet stored

@@ -12,19 +12,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from warden.gateway import egress
-from warden.gateway.connections.api import connection_error_response, connections_router
 from warden.gateway.connections.crypto import ENV, SecretBox, key_id
-from warden.gateway.connections.errors import ConnectionError_, SecretsUnavailable
+from warden.gateway.connections.errors import SecretsUnavailable
 from warden.gateway.connections.models import AuthKind, Connection, Protocol, Route
 from warden.gateway.connections.service import ConnectionService
 from warden.gateway.connections.store import SqlConnectionStore
-from warden.runtime import Runtime
-from warden.server.auth import AdminAuth
 from warden.store.schema import gateway_connections
 
 if TYPE_CHECKING:  # the fixture's type; importing conftest at run time is fragile
@@ -49,33 +44,8 @@ ERP = {
 
 
 @pytest.fixture
-def served(
-    live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., LiveServer]:
-    """``live_server`` with ``/v1/connections`` and its error mapping mounted — a no-op once
-    the egress gateway's ``mount`` and ``app.py`` wire them."""
-    wired = getattr(egress, "mount", None)
-
-    def mount(app: FastAPI, runtime: Runtime, admin: AdminAuth) -> None:
-        if wired is not None:
-            wired(app, runtime, admin)
-        if not any(getattr(r, "path", "").startswith("/v1/connections") for r in app.routes):
-            app.include_router(connections_router(runtime.connections, admin))
-        if ConnectionError_ not in app.exception_handlers:
-
-            async def handle(_: Any, exc: Exception) -> Any:
-                assert isinstance(exc, ConnectionError_)
-                return connection_error_response(exc)
-
-            app.add_exception_handler(ConnectionError_, handle)
-
-    monkeypatch.setattr(egress, "mount", mount, raising=False)
-    return live_server
-
-
-@pytest.fixture
-def api(served: Callable[..., LiveServer]) -> Iterator[tuple[LiveServer, httpx.Client]]:
-    server = served(TOKEN)
+def api(live_server: Callable[..., LiveServer]) -> Iterator[tuple[LiveServer, httpx.Client]]:
+    server = live_server(TOKEN)
     with httpx.Client(base_url=server.url, headers=ADMIN, timeout=20) as http:
         yield server, http
 

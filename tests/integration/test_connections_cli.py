@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.fernet import Fernet
-from test_connections import served  # noqa: F401  (the fixture)
 from typer.testing import CliRunner, Result
 
 from warden.cli.main import app
@@ -29,8 +28,8 @@ def warden(*args: str, env: dict[str, str] | None = None, stdin: str | None = No
 
 
 @pytest.fixture
-def server(served: Callable[..., LiveServer]) -> LiveServer:  # noqa: F811
-    return served(TOKEN)
+def server(live_server: Callable[..., LiveServer]) -> LiveServer:
+    return live_server(TOKEN)
 
 
 def test_an_admin_adds_lists_shows_and_removes_connections(server: LiveServer) -> None:

@@ -38,6 +38,8 @@ from warden.entitlements.errors import EntitlementError
 from warden.errors import WardenError
 from warden.gateway import egress, mcp
 from warden.gateway.api import gateway_router
+from warden.gateway.connections.api import connection_error_response
+from warden.gateway.connections.errors import ConnectionError_
 from warden.kill.api import kill_error_response, kill_router
 from warden.kill.errors import KillError
 from warden.mandates.api import mandate_error_response, mandates_router
@@ -199,6 +201,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         (ApprovalError, approval_error_response),
         (SsfError, ssf_error_response),
         (BehaviorError, baseline_error_response),
+        (ConnectionError_, connection_error_response),
     ]
     for error, respond in responders:
         app.add_exception_handler(error, _responding(respond))

@@ -33,7 +33,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from warden.decisions.models import Action, DecisionRequest, Entity, Outcome, Reason
 from warden.errors import WardenError
 from warden.gateway.auth import EGRESS_PREFIX, identify, resource_metadata, resource_path
-from warden.gateway.broker import CredentialBroker
 from warden.gateway.connections.api import connections_router
 from warden.gateway.connections.errors import (
     ConnectionError_,
@@ -106,7 +105,7 @@ def mount(app: FastAPI, runtime: Runtime, admin: AdminAuth) -> None:
 def _credentials(runtime: Runtime) -> Credentials:
     """Headers from the credential broker: static ones, or an OAuth token it obtains (cached);
     a token exchange acts for the agent, from the access token the agent presented here."""
-    broker = CredentialBroker(runtime.connections)
+    broker = runtime.broker
 
     async def credential(connection: Connection, presented: str | None) -> dict[str, str]:
         return await broker.headers(connection, subject_token=presented)

@@ -207,7 +207,9 @@ class McpGateway:
         @contextlib.asynccontextmanager
         async def credentialed() -> AsyncIterator[Any]:
             # Headers are read when the session opens, so a rotated secret is used on reopen.
-            headers = runtime.connections.static_headers(connection)
+            # The session is shared by every agent: no agent's token to exchange (an
+            # `oauth_token_exchange` MCP connection is refused as an upstream failure).
+            headers = await runtime.broker.headers(connection, subject_token=None)
             async with http_opener(connection.url, headers, timeout=timeout)() as session:
                 yield session
 
