@@ -172,6 +172,7 @@ class ProvenanceIndex:
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._terms: OrderedDict[str, _Terms] = OrderedDict()
         self._reading: dict[str, asyncio.Task[None]] = {}  # read-backs under way
+        self._writing: set[asyncio.Task[None]] = set()  # observations being stored
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -203,6 +204,8 @@ class ProvenanceIndex:
             return
         query = select(observations).where(observations.c.mandate_id == mandate_id)
         seen = _Seen()
+        if self._writing:  # a row still being stored must be read back too
+            await asyncio.gather(*self._writing, return_exceptions=True)
         async with self._engine.connect() as conn:
             for row in await conn.execute(query.order_by(*_IN_ORDER)):
                 self._read(seen, row)
@@ -270,9 +273,22 @@ class ProvenanceIndex:
             "digests": _stored(entries, self._max_values),
             "observed_at": now.isoformat(),
         }
+        # The next decision reads the memory just updated; the row (for restarts and other
+        # replicas) is stored in the background, so a gateway answers without waiting on a
+        # write. ``settled`` (shutdown, tests) waits for it.
+        task = asyncio.get_running_loop().create_task(self._store(row))
+        self._writing.add(task)
+        task.add_done_callback(self._stored)
+        return Observation(mandate_id, tool, output.labels, injected, len(entries))
+
+    async def _store(self, row: Mapping[str, Any]) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(insert(observations).values(row))
-        return Observation(mandate_id, tool, output.labels, injected, len(entries))
+
+    def _stored(self, task: asyncio.Task[None]) -> None:
+        self._writing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not store an observation", exc_info=task.exception())
 
     def _index(
         self, scalars: list[tuple[str, Scalar]], tool_labels: frozenset[str]
@@ -343,9 +359,9 @@ class ProvenanceIndex:
             log.warning("could not read back the observations of mandate `%s`", mandate_id)
 
     async def settled(self) -> None:
-        """Wait for the background read-backs under way (tests, shutdown)."""
-        while self._reading:
-            await asyncio.gather(*self._reading.values(), return_exceptions=True)
+        """Wait for the background read-backs and writes under way (tests, shutdown)."""
+        while self._reading or self._writing:
+            await asyncio.gather(*self._reading.values(), *self._writing, return_exceptions=True)
 
     def _hold(self, mandate_id: str, seen: _Seen) -> None:
         self._seen[mandate_id] = seen

@@ -3,9 +3,11 @@ on the real SQLite and PostgreSQL (digests only in the table; a restart keeps it
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,9 +47,21 @@ def mandate(mandate_id: str = "txn-1", **details: Any) -> Mandate:
     )
 
 
+_OPENED: list[ProvenanceIndex] = []
+
+
+@pytest.fixture(autouse=True)
+async def _settle(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Each index's background writes finish before the test's engine is disposed."""
+    yield
+    while _OPENED:
+        await _OPENED.pop().settled()
+
+
 async def opened(engine: AsyncEngine, **bounds: int) -> ProvenanceIndex:
     index = ProvenanceIndex(engine, **bounds)
     await index.load(NOW)
+    _OPENED.append(index)
     return index
 
 
@@ -143,6 +157,7 @@ async def test_only_digests_reach_the_database(engine: AsyncEngine) -> None:
     index = await opened(engine)
     result = {"vendors": VENDORS, "mail": PHISHING, "total": 9000.25}
     await index.observe("txn-1", "erp.export", result, now=NOW)
+    await index.settled()  # the row is stored in the background
 
     async with engine.connect() as conn:
         rows = [dict(r._mapping) for r in await conn.execute(select(observations))]
@@ -161,6 +176,7 @@ async def test_a_restart_keeps_provenance(engine: AsyncEngine) -> None:
     await index.observe(m.id, "erp.vendors.list", VENDORS, now=NOW + timedelta(seconds=1))
     arguments = {"iban": ATTACKER_IBAN, "payee": "ar@globex.example", "memo": "made up"}
     before = index.trace(m, arguments)
+    await index.settled()  # as at shutdown: the rows stored in the background are written
 
     restarted = await opened(engine)
 
@@ -189,6 +205,7 @@ async def test_purge_deletes_old_observations(engine: AsyncEngine) -> None:
     index = await opened(engine)
     await index.observe("txn-1", "t", ["old"], now=NOW - timedelta(days=2))
     await index.observe("txn-1", "t", ["new"], now=NOW)
+    await index.settled()
 
     assert await index.purge(NOW - timedelta(days=1)) == 1
 
