@@ -15,6 +15,7 @@ from chain_fleet import AGENTS, Fleet, fleet
 
 from warden.decisions.models import Outcome
 from warden.gateway.core import Call, Caller, Gateway, Verdict
+from warden.tokens.errors import InvalidToken
 
 __all__ = ["fleet"]  # the fixture, used by name
 
@@ -188,3 +189,30 @@ def _held(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> _Held:
 
     monkeypatch.setattr(runtime.approvals, "hold", holding)
     return event
+
+
+def test_a_remembered_token_is_refused_as_soon_as_it_is_revoked_or_its_agent_suspended(
+    fleet: Fleet,
+) -> None:
+    """Gateways remember verified tokens for a moment (no token-store read per call); a
+    revocation or a suspension on this server still takes effect on the very next call."""
+    runtime = fleet.server.runtime
+    assert runtime is not None
+
+    def verify(token: str) -> Any:
+        return fleet.server.call(runtime.verify_access_token(token))
+
+    revoked, suspended = fleet.own_token("a1"), fleet.own_token("a2")
+    assert verify(revoked)["sub"] == AGENTS["a1"]
+    assert verify(revoked)["sub"] == AGENTS["a1"]  # remembered
+    answer = fleet.http.post("/oauth2/revoke", data={"token": revoked}, auth=fleet.secrets["a1"])
+    assert answer.status_code == 200
+    with pytest.raises(InvalidToken):
+        verify(revoked)
+
+    assert verify(suspended)["sub"] == AGENTS["a2"]
+    change = {"status": "suspended", "reason": "INC-12"}
+    answer = fleet.admin("POST", f"/v1/agents/{AGENTS['a2']}/status", json=change)
+    assert answer.status_code == 200, answer.text
+    with pytest.raises(InvalidToken):
+        verify(suspended)

@@ -50,13 +50,23 @@ class Introspection:
     async def agents_active(self, record: TokenRecord) -> bool:
         """Whether every agent the token speaks for (subject, its client's agent, the
         current actor) is still registered and ``active``."""
+        ids = await self.agents_of(record)
+        return ids is not None and self.all_active(ids)
+
+    async def agents_of(self, record: TokenRecord) -> frozenset[str] | None:
+        """The principals a token speaks for (subject, its client's agent, the current actor);
+        None when its client is gone."""
         client = await self._clients.get_client(record.client_id)
         if client is None:
-            return False
+            return None
         actor = record.claims.get("act")
         current = actor.get("sub") if isinstance(actor, Mapping) else None
         ids = {record.subject, client.agent_id, current}
-        return all(self._active(i) for i in ids if isinstance(i, str))
+        return frozenset(i for i in ids if isinstance(i, str))
+
+    def all_active(self, ids: frozenset[str]) -> bool:
+        """Whether each of ``ids`` is active now (memory only: the registry's snapshot)."""
+        return all(self._active(i) for i in ids)
 
     def _active(self, principal: str) -> bool:
         if not principal.startswith("spiffe://"):

@@ -7,6 +7,7 @@ protocol so grant handlers are testable with real stores and keys but no HTTP.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,10 @@ from warden.tokens.rfc9449 import DpopNonces, DpopVerifier
 from warden.tokens.settings import TokenSettings
 from warden.tokens.store.sql import SqlClientStore, SqlKeyStore, SqlTokenStore
 from warden.tokens.store.sqlite import SqliteTokenStore
+
+VERIFIED_SECONDS = 2.0
+"""How long a verified access token is taken as still valid without reading the store."""
+MAX_VERIFIED = 10_000
 
 
 class TokenMinter(Protocol):
@@ -159,6 +164,7 @@ class AuthorizationServer:
             on_refused=on_refused,
         )
         self._introspection = Introspection(self.clients, agents)
+        self._verified: dict[str, _Verified] = {}  # access tokens recently verified
         self._registration = Registration(
             self.clients,
             registry,
@@ -271,14 +277,57 @@ class AuthorizationServer:
         self, token: str, now: datetime, *, audience: str | None = None
     ) -> Mapping[str, Any]:
         """The claims of a valid, unrevoked access token of Warden's whose agents are still
-        active, optionally for ``audience``; raises ``InvalidToken``. For resource servers."""
-        claims = await self.minter(now).verify(token)
+        active, optionally for ``audience``; raises ``InvalidToken``. For resource servers.
+
+        A token verified here is remembered for ``VERIFIED_SECONDS`` (never past its ``exp``)
+        so the gateways do not read the token store on every call of an agent; its agents'
+        statuses are still checked every time (memory), and a revocation made by this process
+        forgets every remembered token at once. A revocation by another replica is seen
+        within ``VERIFIED_SECONDS`` (its kills reach every replica at once, and the decision
+        path denies a killed agent regardless)."""
+        hit = self._verified.get(token)
+        epoch = self.token_store.revocations
+        if (
+            hit is not None
+            and hit.epoch == epoch
+            and hit.until > time.monotonic()
+            and now.timestamp() < hit.expires
+        ):
+            claims, agents = hit.claims, hit.agents
+        else:
+            claims = await self.minter(now).verify(token)
+            record = await self.token_store.get_token(str(claims["jti"]))
+            found = await self._introspection.agents_of(record) if record else None
+            if found is None:
+                raise InvalidToken("the token's agent is not active")
+            agents = found
+            self._remember(token, claims, agents, epoch)
+        if not self._introspection.all_active(agents):
+            raise InvalidToken("the token's agent is not active")
         if audience is not None and audience not in rfc9068.audiences(claims):
             raise InvalidToken(f"the token is not meant for `{audience}`")
-        record = await self.token_store.get_token(str(claims["jti"]))
-        if record is None or not await self._introspection.agents_active(record):
-            raise InvalidToken("the token's agent is not active")
         return claims
+
+    def _remember(
+        self, token: str, claims: Mapping[str, Any], agents: frozenset[str], epoch: int
+    ) -> None:
+        expires = claims.get("exp")
+        if not isinstance(expires, int | float):
+            return
+        self._verified[token] = _Verified(
+            claims, agents, epoch, time.monotonic() + VERIFIED_SECONDS, float(expires)
+        )
+        while len(self._verified) > MAX_VERIFIED:
+            del self._verified[next(iter(self._verified))]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    claims: Mapping[str, Any]
+    agents: frozenset[str]  # the principals it speaks for (statuses checked on each use)
+    epoch: int  # the token store's revocation count when it was checked
+    until: float  # monotonic clock
+    expires: float  # the token's `exp`
 
 
 def _token_param(form: Form) -> str:

@@ -94,6 +94,9 @@ class SqlTokenStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._inserts = _GroupCommit(engine)
+        # Bumped by every revocation this process makes: what a verified token was checked
+        # under (see ``AuthorizationServer.verify_access_token``).
+        self.revocations = 0
 
     async def insert_token(self, record: TokenRecord) -> None:
         """Record an issued token; returns once it is committed (it is then introspectable
@@ -148,8 +151,12 @@ class SqlTokenStore:
             .where(condition, oauth_tokens.c.revoked_at.is_(None))
             .values(revoked_at=_ts(now))
         )
-        async with self._engine.begin() as conn:
-            return (await conn.execute(statement)).rowcount
+        self.revocations += 1  # before and after: a check racing this one is not kept
+        try:
+            async with self._engine.begin() as conn:
+                return (await conn.execute(statement)).rowcount
+        finally:
+            self.revocations += 1
 
     async def mark_replaced(self, jti: str, replaced_by: str, now: datetime) -> bool:
         statement = (
