@@ -331,6 +331,7 @@ class Runtime:
                 await self._housekeeper
         with contextlib.suppress(Exception):
             await self._flush_activity()
+        await self.gateway.settled()  # observations the gateways are still reporting
         await self.provenance.settled()  # read-backs of observations, before the engine goes
         for name in ("session-flush", "baseline-flush"):
             try:

@@ -16,6 +16,7 @@ HTTP is judged as one.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,9 @@ log = logging.getLogger("warden.gateway")
 DEFAULT_HOLD_SECONDS = 300.0
 """Seconds a held (step-up) call waits for a person before it is refused
 (``WARDEN_GATEWAY_HOLD``)."""
+
+REPORT_WAIT = 5.0
+"""Seconds a decision waits for the observations still being reported under its mandate."""
 
 AGENT = "agent"
 TOOL = "tool"
@@ -146,6 +150,8 @@ class Decider(TypingProtocol):
 
     async def observe(self, call: Call, result: Any) -> dict[str, Any] | None: ...
 
+    async def report(self, call: Call, result: Any) -> None: ...
+
     async def listable(
         self, caller: Caller, tools: Sequence[str], *, action: str = INVOKE
     ) -> set[str]: ...
@@ -157,12 +163,14 @@ class Gateway:
     def __init__(self, runtime: Runtime, *, hold_seconds: float = DEFAULT_HOLD_SECONDS) -> None:
         self.runtime = runtime
         self.hold_seconds = hold_seconds
+        self._reporting: dict[str, set[asyncio.Task[Any]]] = {}  # by mandate (Txn-Token)
 
     async def decide(self, call: Call) -> Verdict:
         """The verdict on ``call``, recorded in the ledger before it is returned. A step-up is
         held here until it is approved (then decided again, releasing it once), refused, or
         ``hold_seconds`` pass. Never raises: a failure is a deny (``gateway.undecidable``)."""
         try:
+            await self._reported(call.mandate)
             mismatch = self._chain_mismatch(call)
             if mismatch is not None:
                 return await self._refuse(call, mismatch)
@@ -236,6 +244,39 @@ class Gateway:
         except Exception:
             log.exception("could not observe `%s` for %s", call.tool, call.caller.agent)
             return None
+
+    async def report(self, call: Call, result: Any) -> None:
+        """:meth:`observe_later` (the :class:`Decider` method)."""
+        self.observe_later(call, result)
+
+    def observe_later(self, call: Call, result: Any) -> None:
+        """:meth:`observe` in the background: the adapter answers the agent at once. The next
+        decision under the same mandate first waits (up to ``REPORT_WAIT`` seconds) for it, so
+        a value the agent just read is known to have come from a tool when it is used."""
+        if call.mandate is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.observe(call, result))
+        pending = self._reporting.setdefault(call.mandate, set())
+        pending.add(task)
+        mandate = call.mandate
+
+        def forget(finished: asyncio.Task[Any]) -> None:
+            pending.discard(finished)
+            if not pending and self._reporting.get(mandate) is pending:
+                del self._reporting[mandate]
+
+        task.add_done_callback(forget)
+
+    async def _reported(self, mandate: str | None) -> None:
+        pending = self._reporting.get(mandate) if mandate else None
+        if pending:
+            await asyncio.wait(set(pending), timeout=REPORT_WAIT)
+
+    async def settled(self) -> None:
+        """Wait for the reports under way (shutdown, tests)."""
+        while self._reporting:
+            pending = {t for tasks in self._reporting.values() for t in tasks}
+            await asyncio.wait(pending, timeout=REPORT_WAIT)
 
     async def listable(
         self, caller: Caller, tools: Sequence[str], *, action: str = INVOKE

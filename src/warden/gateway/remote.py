@@ -131,6 +131,10 @@ class RemoteGateway:
             log.warning("observation of `%s` not reported: %s", call.tool, _kind(error))
         return None
 
+    async def report(self, call: Call, result: Any) -> None:
+        """:meth:`observe`, awaited: the proxy's next call is decided after it."""
+        await self.observe(call, result)
+
     async def listable(
         self, caller: Caller, tools: Sequence[str], *, action: str = INVOKE
     ) -> set[str]:

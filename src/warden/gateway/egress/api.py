@@ -13,14 +13,13 @@ One request, in order (each step refuses before anything reaches the upstream):
 5. forwarding with the connection's credential; the answer is streamed back with a
    ``Warden-Decision`` header naming the decision. Upstream failures: 502, timeouts: 504.
 
-After the stream ends, what came back is observed under the mandate in the background. A later
-call under the same mandate through this replica first waits (briefly) for those observations,
-so a value the agent just read is known to have come from a tool when it is used.
+After the stream ends, what came back is reported under the mandate in the background
+(``Gateway.report``: a later call under the same mandate through this replica first waits,
+briefly, for it, so a value the agent just read is known to have come from a tool when used).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -63,8 +62,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("warden.gateway.egress")
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-OBSERVATION_WAIT = 5.0
-"""Seconds a call waits for the observations of its mandate's earlier answers."""
 DECISION_HEADER = "warden-decision"
 _TEXTUAL = ("json", "text/", "xml", "javascript", "x-www-form-urlencoded")
 
@@ -120,7 +117,6 @@ class EgressGateway:
         self.runtime = runtime
         self.upstreams = Upstreams()
         self._credentials = credentials
-        self._observing: dict[str, set[asyncio.Task[None]]] = {}  # by mandate (Txn-Token)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -129,9 +125,7 @@ class EgressGateway:
             try:
                 yield
             finally:
-                pending = {t for tasks in self._observing.values() for t in tasks}
-                if pending:
-                    await asyncio.wait(pending, timeout=OBSERVATION_WAIT)
+                await self.runtime.gateway.settled()
 
     async def metadata(self, name: str) -> Response:
         try:
@@ -181,7 +175,6 @@ class EgressGateway:
             chain=request.headers.get("warden-chain"),
             surface=Surface.EGRESS,
         )
-        await self._observed(call.mandate)
         verdict = await self.runtime.gateway.decide(call)
         if not verdict.allowed:
             return _denied(verdict)
@@ -244,30 +237,12 @@ class EgressGateway:
 
     # -- observations --------------------------------------------------------------------
 
-    async def _observed(self, mandate: str | None) -> None:
-        """Wait (bounded) for the observations still being made under ``mandate``."""
-        pending = self._observing.get(mandate) if mandate else None
-        if pending:
-            await asyncio.wait(set(pending), timeout=OBSERVATION_WAIT)
-
     def _observe(self, call: Call, tee: Tee, encoding: str | None, media: str) -> None:
         """Report what the agent received, in the background (the stream is not held)."""
         if call.mandate is None or tee.size == 0 or not _textual(media):
             return
         result = _result(tee.body(encoding), complete=tee.complete, media=media)
-        task = asyncio.get_running_loop().create_task(self._report(call, result))
-        pending = self._observing.setdefault(call.mandate, set())
-        pending.add(task)
-
-        def forget(finished: asyncio.Task[None]) -> None:
-            pending.discard(finished)
-            if not pending and self._observing.get(call.mandate or "") is pending:
-                del self._observing[call.mandate or ""]
-
-        task.add_done_callback(forget)
-
-    async def _report(self, call: Call, result: Any) -> None:
-        await self.runtime.gateway.observe(call, result)  # never raises
+        self.runtime.gateway.observe_later(call, result)
 
 
 def _presented(request: Request) -> str | None:

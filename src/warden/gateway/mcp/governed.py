@@ -111,7 +111,7 @@ class _Governed:
         except (UpstreamFailed, McpError) as error:
             return types.ServerResult(_failed_tool(self.upstream.name, error))
         observed = result.structuredContent if result.structuredContent else _text(result.content)
-        await self.decider.observe(call, observed)
+        await self.decider.report(call, observed)
         return types.ServerResult(result)
 
     # -- resources -----------------------------------------------------------------------
@@ -136,7 +136,7 @@ class _Governed:
         if not verdict.allowed:
             raise _refused_error(verdict)
         result = await self._forward(lambda s: s.read_resource(uri))
-        await self.decider.observe(call, _resource_text(result.contents))
+        await self.decider.report(call, _resource_text(result.contents))
         return types.ServerResult(result)
 
     async def _may_read_resources(self) -> bool:
@@ -163,7 +163,7 @@ class _Governed:
         if not verdict.allowed:
             raise _refused_error(verdict)
         result = await self._forward(lambda s: s.get_prompt(params.name, arguments or None))
-        await self.decider.observe(call, _text([m.content for m in result.messages]))
+        await self.decider.report(call, _text([m.content for m in result.messages]))
         return types.ServerResult(result)
 
     def _prompt(self, name: str) -> str:
