@@ -29,6 +29,7 @@ from warden.decisions.errors import (
     RequestTooLarge,
     UnsupportedMediaType,
 )
+from warden.server.bodies import BodyTooLarge, read_limited
 
 __all__ = [
     "ACCESS_EVALUATIONS_PATH",
@@ -123,18 +124,12 @@ async def _answer(request: Request, handle: Handler, max_body_bytes: int) -> Res
 
 async def _read_json(request: Request, max_body_bytes: int) -> Any:
     _check_media_type(request.headers.get("content-type"))
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_body_bytes:
-        raise RequestTooLarge(f"the request body is larger than {max_body_bytes} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise RequestTooLarge(f"the request body is larger than {max_body_bytes} bytes")
-        chunks.append(chunk)
     try:
-        return orjson.loads(b"".join(chunks))
+        raw = await read_limited(request, max_body_bytes)
+    except BodyTooLarge as error:
+        raise RequestTooLarge(str(error)) from None
+    try:
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise InvalidRequest(f"the request body is not valid JSON ({where})") from None

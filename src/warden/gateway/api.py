@@ -39,6 +39,7 @@ from fastapi import APIRouter, Request, Response
 from warden.errors import FieldError
 from warden.gateway.auth import MCP_PREFIX, identify, resource_path
 from warden.gateway.core import INVOKE, Call, Caller
+from warden.server.bodies import BodyTooLarge, read_limited
 from warden.shadow.models import Surface
 from warden.tokens.errors import OAuthError
 
@@ -132,18 +133,12 @@ async def _answer(
 
 
 async def _read_object(request: Request, limit: int) -> Body:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(f"the request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
     try:
-        body = orjson.loads(b"".join(chunks))
+        raw = await read_limited(request, limit)
+    except BodyTooLarge as error:
+        raise RequestTooLarge(str(error)) from None
+    try:
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise GatewayRequestError("the request body is not valid JSON") from None
     if not isinstance(body, dict):

@@ -51,6 +51,7 @@ from warden.gateway.egress.errors import (
     UpstreamUnreachable,
 )
 from warden.gateway.egress.upstream import Tee, Upstreams, relay, request_headers, response_headers
+from warden.server.bodies import BodyTooLarge, read_limited
 from warden.shadow.models import Surface
 from warden.tokens.errors import OAuthError
 from warden.tokens.rfc9728 import PATH as METADATA_PATH
@@ -272,19 +273,11 @@ def _decoded(raw: bytes) -> str:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The whole body (the decision needs it), refused past ``limit`` bytes: by its declared
-    ``Content-Length`` before reading, or while reading a body sent without one."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(_too_large(limit))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(_too_large(limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The whole body (the decision needs it), refused past ``limit`` bytes."""
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge:
+        raise RequestTooLarge(_too_large(limit)) from None
 
 
 def _too_large(limit: int) -> str:
