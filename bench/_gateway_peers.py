@@ -29,7 +29,8 @@ INVOICE = {
 
 
 def build(api_key: str) -> Starlette:
-    mcp = FastMCP("bench-upstream", stateless_http=False, json_response=True)
+    # Its shutdown (the gateway's session cut off) is noise here, not a finding.
+    mcp = FastMCP("bench-upstream", json_response=True, log_level="CRITICAL")
 
     @mcp.tool()
     def read_invoice(invoice_id: str) -> dict[str, object]:

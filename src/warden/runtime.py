@@ -227,6 +227,8 @@ class Runtime:
             _LedgerSink(self.ledger),
             SecretBox.configured(url.database_path),
         )
+        # Other replicas' changes to connections are read back with the housekeeping.
+        self.housekeeping["connection-sync"] = lambda now: self.connections.load()
         self.broker = CredentialBroker(self.connections)  # upstream credentials, cached
         hold = float(os.environ.get("WARDEN_GATEWAY_HOLD") or DEFAULT_HOLD_SECONDS)
         self.gateway = Gateway(self, hold_seconds=hold)

@@ -29,8 +29,9 @@ class AuthKind(StrEnum):
     - ``oauth_client_credentials``: ``token_url``, ``client_id``, optional ``scope``,
       ``audience``/``resource``; the secret is the client secret. Tokens are cached until
       shortly before they expire.
-    - ``oauth_token_exchange``: as above plus RFC 8693: the agent's own identity is exchanged
-      (``subject_token`` = a token Warden mints for the agent) for an upstream token.
+    - ``oauth_token_exchange``: as above plus RFC 8693: the access token the agent presented
+      to the gateway is exchanged (``subject_token``) for an upstream token acting for it
+      (egress only: an MCP upstream session is shared by every agent).
     """
 
     NONE = "none"

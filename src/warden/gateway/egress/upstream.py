@@ -67,8 +67,10 @@ AGENT_ONLY = frozenset(
 )
 """Request headers that are the agent's (or Warden's) and stop here."""
 
-NOT_RELAYED = frozenset({"set-cookie", "set-cookie2"})
-"""Upstream cookies are for the upstream's session, which is Warden's, not the agent's."""
+NOT_RELAYED = frozenset({"set-cookie", "set-cookie2", "date", "server"})
+"""Upstream cookies are for the upstream's session, which is Warden's, not the agent's; the
+``Date`` and ``Server`` of the answer are Warden's own (its HTTP server sets them), not a second
+pair."""
 
 
 def request_headers(
