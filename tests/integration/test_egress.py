@@ -178,6 +178,8 @@ def test_an_allowed_call_reaches_the_upstream_with_the_key_only_warden_holds(
     assert answer.json() == {"id": "INV-1", "supplier": "Acme Supplies", "iban": IBAN}
     assert answer.headers["x-invoice-source"] == "erp"  # end-to-end headers come back
     assert "set-cookie" not in answer.headers  # the upstream's session is Warden's
+    assert len(answer.headers.get_list("date")) == 1  # Warden's, not a second one
+    assert len(answer.headers.get_list("server")) == 1
     assert answer.headers["warden-decision"]
     assert egress.ledger(answer.headers["warden-decision"])["outcome"] == "allow"
     assert API_KEY not in answer.text and API_KEY not in str(answer.headers)
