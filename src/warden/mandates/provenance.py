@@ -153,6 +153,10 @@ class _Terms:
     designated: frozenset[str]
 
 
+_WRITE_WINDOW = 0.02
+"""Seconds observations gather before they are stored together (one transaction)."""
+
+
 class ProvenanceIndex:
     """Observed tool outputs per mandate, in memory, with durable rows in ``engine``."""
 
@@ -172,7 +176,8 @@ class ProvenanceIndex:
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._terms: OrderedDict[str, _Terms] = OrderedDict()
         self._reading: dict[str, asyncio.Task[None]] = {}  # read-backs under way
-        self._writing: set[asyncio.Task[None]] = set()  # observations being stored
+        self._rows: list[Mapping[str, Any]] = []  # observations waiting to be stored
+        self._writer: asyncio.Task[None] | None = None  # stores them, many per transaction
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -204,8 +209,7 @@ class ProvenanceIndex:
             return
         query = select(observations).where(observations.c.mandate_id == mandate_id)
         seen = _Seen()
-        if self._writing:  # a row still being stored must be read back too
-            await asyncio.gather(*self._writing, return_exceptions=True)
+        await self._written()  # a row still being stored must be read back too
         async with self._engine.connect() as conn:
             for row in await conn.execute(query.order_by(*_IN_ORDER)):
                 self._read(seen, row)
@@ -276,19 +280,27 @@ class ProvenanceIndex:
         # The next decision reads the memory just updated; the row (for restarts and other
         # replicas) is stored in the background, so a gateway answers without waiting on a
         # write. ``settled`` (shutdown, tests) waits for it.
-        task = asyncio.get_running_loop().create_task(self._store(row))
-        self._writing.add(task)
-        task.add_done_callback(self._stored)
+        self._rows.append(row)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
         return Observation(mandate_id, tool, output.labels, injected, len(entries))
 
-    async def _store(self, row: Mapping[str, Any]) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(insert(observations).values(row))
+    async def _write(self) -> None:
+        """Store the waiting rows, all that arrived meanwhile in one transaction (group
+        commit: one write per burst of observations, not one per observation). A failure is
+        logged; the observations stay in memory, only a restart would not see them."""
+        await asyncio.sleep(_WRITE_WINDOW)  # let a burst gather: one fsync for all of it
+        while self._rows:
+            rows, self._rows = self._rows, []
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(observations), rows)
+            except Exception:
+                log.exception("could not store %d observations", len(rows))
 
-    def _stored(self, task: asyncio.Task[None]) -> None:
-        self._writing.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("could not store an observation", exc_info=task.exception())
+    async def _written(self) -> None:
+        while self._writer is not None and not self._writer.done():
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     def _index(
         self, scalars: list[tuple[str, Scalar]], tool_labels: frozenset[str]
@@ -360,8 +372,9 @@ class ProvenanceIndex:
 
     async def settled(self) -> None:
         """Wait for the background read-backs and writes under way (tests, shutdown)."""
-        while self._reading or self._writing:
-            await asyncio.gather(*self._reading.values(), *self._writing, return_exceptions=True)
+        await self._written()
+        while self._reading:
+            await asyncio.gather(*self._reading.values(), return_exceptions=True)
 
     def _hold(self, mandate_id: str, seen: _Seen) -> None:
         self._seen[mandate_id] = seen

@@ -91,6 +91,8 @@ def mount(app: FastAPI, runtime: Runtime, admin: AdminAuth) -> None:
     app.state.on_start.append(gateway.running)
     for path in ("/egress/{name}", "/egress/{name}/{path:path}"):
         app.add_api_route(path, gateway.forward, methods=METHODS, include_in_schema=False)
+        # First in the router: an egress call is not matched against the whole admin API.
+        app.router.routes.insert(0, app.router.routes.pop())
     app.add_api_route(
         METADATA_PATH + EGRESS_PREFIX + "/{name}",
         gateway.metadata,

@@ -71,7 +71,9 @@ def mount(app: FastAPI, runtime: Runtime) -> None:
     app.state.mcp_gateway = gateway
     runtime.kills.effects[KillKind.AGENT].append(gateway.on_agent_killed)
     app.router.routes.append(Route(METADATA_PATH + MCP_PREFIX + "/{server}", gateway.metadata))
-    app.router.routes.append(Route(MCP_PREFIX + "/{server}", _Endpoint(gateway)))
+    # First in the router: every MCP request would otherwise be matched against every
+    # route of the admin API before reaching its own.
+    app.router.routes.insert(0, Route(MCP_PREFIX + "/{server}", _Endpoint(gateway)))
 
 
 @dataclass

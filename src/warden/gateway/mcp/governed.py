@@ -107,7 +107,7 @@ class _Governed:
         if not verdict.allowed:
             return types.ServerResult(_refused_tool(verdict))
         try:
-            result = await self.upstream.run(lambda s: s.call_tool(params.name, arguments))
+            result = await self.upstream.run(lambda s: _forward_call(s, params.name, arguments))
         except (UpstreamFailed, McpError) as error:
             return types.ServerResult(_failed_tool(self.upstream.name, error))
         observed = result.structuredContent if result.structuredContent else _text(result.content)
@@ -253,6 +253,18 @@ async def _template_page(
 
 async def _prompt_page(session: ClientSession, cursor: str | None) -> types.ListPromptsResult:
     return await session.list_prompts(params=types.PaginatedRequestParams(cursor=cursor))
+
+
+async def _forward_call(
+    session: ClientSession, name: str, arguments: dict[str, Any]
+) -> types.CallToolResult:
+    """``tools/call`` relayed as is: unlike ``ClientSession.call_tool``, the upstream's result
+    is not checked against its output schema here (the agent's own client does that; a proxy
+    that did it too would add a schema validation to every call and refuse what it relays)."""
+    request = types.CallToolRequest(
+        params=types.CallToolRequestParams(name=name, arguments=arguments)
+    )
+    return await session.send_request(types.ClientRequest(request), types.CallToolResult)
 
 
 def _refused_tool(verdict: Verdict) -> types.CallToolResult:
