@@ -12,9 +12,10 @@ an HTTP connection), and this client. The client holds one MCP session to the up
 through ``/mcp/bench``, and one keep-alive HTTP connection to each of the API and
 ``/egress/bench-api``.
 
-Each round makes four calls in a fresh random order: the MCP tool directly and through the
-gateway (``tools/call``, with the agent's token and mandate), and the HTTP route directly (with
-the key) and through egress (with the agent's token and mandate; Warden injects the key).
+Each round makes six calls in a fresh random order: the MCP tool directly and through the
+gateway (``tools/call``, with the agent's token and mandate), the HTTP route directly (with the
+key) and through egress (with the agent's token and mandate; Warden injects the key), and, to
+show where the added time goes, the same decision asked over AuthZEN and Warden's ``/healthz``.
 "Added" is gateway minus direct, per round, so noise hits both alike; every gateway call is a
 full decision recorded in the ledger before it is forwarded, and an observation of the result.
 """
@@ -157,7 +158,9 @@ async def measure(
     mcp_token, egress_token, mandate = tokens
     direct_headers: dict[str, str] = {}
     gateway_headers = {"Authorization": f"Bearer {mcp_token}", "Txn-Token": mandate}
-    samples: dict[str, list[float]] = {k: [] for k in ("mcp", "mcp_gw", "http", "http_gw")}
+    samples: dict[str, list[float]] = {
+        k: [] for k in ("mcp", "mcp_gw", "http", "http_gw", "authzen", "healthz")
+    }
     async with (
         streamablehttp_client(f"{upstream}/mcp", headers=direct_headers) as (r1, w1, _),
         ClientSession(r1, w1) as direct,
@@ -193,11 +196,30 @@ async def measure(
             if answer.status_code != 200:
                 raise SystemExit(f"egress answered {answer.status_code}: {answer.text}")
 
+        evaluation = {
+            "subject": {"type": "agent", "id": AGENT},
+            "action": {"name": "invoke"},
+            "resource": {"type": "tool", "id": "erp.invoice.read"},
+            "context": {"arguments": {"id": "INV-2041"}, "mandate": mandate},
+        }
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+
+        async def authzen() -> None:  # the decision alone, as any PEP asks it over HTTP
+            answer = await http.post(
+                f"{warden}/access/v1/evaluation", json=evaluation, headers=admin
+            )
+            assert answer.status_code == 200 and answer.json()["decision"] is True
+
+        async def healthz() -> None:  # Warden's HTTP stack alone
+            assert (await http.get(f"{warden}/healthz")).status_code == 200
+
         calls: dict[str, Callable[[], Awaitable[None]]] = {
             "mcp": mcp_direct,
             "mcp_gw": mcp_gateway,
             "http": http_direct,
             "http_gw": http_gateway,
+            "authzen": authzen,
+            "healthz": healthz,
         }
         order = list(calls)
         for _ in range(100):  # warm up every path
@@ -227,6 +249,13 @@ def report(samples: dict[str, list[float]], rounds: int) -> None:
             f"{statistics.median(g):>10.2f} / {percentile(g, 99):>6.2f}"
             f"{statistics.median(added):>+11.2f} / {percentile(added, 99):>+6.2f}"
         )
+    print("  where the time goes (the same rounds):")
+    for label, key in (
+        ("Warden's HTTP stack (/healthz)", "healthz"),
+        ("one decision over AuthZEN", "authzen"),
+    ):
+        d = samples[key]
+        print(f"  {label:<34}{statistics.median(d):>8.2f} / {percentile(d, 99):>6.2f}")
     print()
     for label, direct, gateway in (("MCP gateway", "mcp", "mcp_gw"), ("egress", "http", "http_gw")):
         added = [b - a for a, b in zip(samples[direct], samples[gateway], strict=True)]
