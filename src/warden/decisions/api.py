@@ -16,7 +16,7 @@ them, through ``openapi_extra``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -34,9 +34,12 @@ from warden.server.bodies import BodyTooLarge, read_limited
 __all__ = [
     "ACCESS_EVALUATIONS_PATH",
     "ACCESS_EVALUATION_PATH",
+    "CHAIN_HEADER",
     "CONFIGURATION_PATH",
+    "MANDATE_HEADER",
     "MAX_BODY_BYTES",
     "authzen_router",
+    "header_context",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,7 +138,17 @@ async def _read_json(request: Request, max_body_bytes: int) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON ({where})") from None
 
 
-_HEADERS = (("txn-token", "mandate"), ("warden-chain", "chain"))
+MANDATE_HEADER = "txn-token"
+"""The mandate (a Txn-Token) an enforcement point sends beside an action."""
+CHAIN_HEADER = "warden-chain"
+"""The delegation chain assertion an enforcement point sends beside an action."""
+_HEADERS = ((MANDATE_HEADER, "mandate"), (CHAIN_HEADER, "chain"))
+
+
+def header_context(headers: Mapping[str, str]) -> dict[str, str]:
+    """``mandate`` and ``chain`` as carried in the ``Txn-Token`` and ``Warden-Chain`` headers
+    (those present): every enforcement point reads them the same way."""
+    return {key: headers[header] for header, key in _HEADERS if header in headers}
 
 
 def _with_mandate_header(body: Any, request: Request) -> Any:
@@ -144,14 +157,14 @@ def _with_mandate_header(body: Any, request: Request) -> Any:
     ``context.chain``; the body's own values win (they are the more specific)."""
     if not isinstance(body, dict):
         return body
-    for header, key in _HEADERS:
-        token = request.headers.get(header)
-        if token is None:
-            continue
-        context = body.get("context")
-        if context is None:
-            context = body["context"] = {}
-        if isinstance(context, dict):
+    sent = header_context(request.headers)
+    if not sent:
+        return body
+    context = body.get("context")
+    if context is None:
+        context = body["context"] = {}
+    if isinstance(context, dict):
+        for key, token in sent.items():
             context.setdefault(key, token)
     return body
 

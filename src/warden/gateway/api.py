@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from warden.decisions.api import header_context
 from warden.errors import FieldError
 from warden.gateway.auth import MCP_PREFIX, identify, resource_path
 from warden.gateway.core import INVOKE, Call, Caller
@@ -146,14 +147,10 @@ async def _read_object(request: Request, limit: int) -> Body:
     return body
 
 
-_HEADERS = (("txn-token", "mandate"), ("warden-chain", "chain"))
-
-
 def _with_headers(body: Body, request: Request) -> Body:
     """The mandate and chain may come in ``Txn-Token`` / ``Warden-Chain`` as on the AuthZEN
     API; the body's own values win."""
-    extra = {key: request.headers[h] for h, key in _HEADERS if h in request.headers}
-    return {**extra, **body}
+    return {**header_context(request.headers), **body}
 
 
 def _server(body: Body) -> str:

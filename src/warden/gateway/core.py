@@ -173,7 +173,7 @@ class Gateway:
             await self._reported(call.mandate)
             mismatch = self._chain_mismatch(call)
             if mismatch is not None:
-                return await self._refuse(call, mismatch)
+                return await self.refuse(call, mismatch)
             decision = await self.runtime.decide(call.request(), where=call.surface)
             verdict = Verdict.of(decision, call.tool)
             if verdict.outcome is Outcome.STEP_UP:
@@ -227,8 +227,15 @@ class Gateway:
             )
         return None
 
-    async def _refuse(self, call: Call, reason: Reason) -> Verdict:
-        decision = await self.runtime.refuse(call.request(), reason, where=call.surface)
+    async def refuse(self, call: Call, reason: Reason) -> Verdict:
+        """Deny ``call`` for a reason the adapter found before any decision (an unlisted route,
+        a token that does not match its chain), recorded like any decision. Never raises: an
+        unrecorded refusal is still a refusal (``decision_id`` None)."""
+        try:
+            decision = await self.runtime.refuse(call.request(), reason, where=call.surface)
+        except Exception:
+            log.exception("could not record the refusal of `%s`", call.tool)
+            return Verdict(Outcome.DENY, (reason,), None, call.tool)
         return Verdict.of(decision, call.tool)
 
     async def observe(self, call: Call, result: Any) -> dict[str, Any] | None:

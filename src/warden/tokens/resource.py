@@ -64,7 +64,7 @@ async def authenticate(
     """
     scheme = ""
     try:
-        scheme, token = _credentials(headers)
+        scheme, token = credentials(headers)
         if scheme == "bearer":
             claims = await verify_token(token)
             if _bound_jkt(claims) is not None:
@@ -91,8 +91,9 @@ async def authenticate(
     return claims
 
 
-def _credentials(headers: Sequence[tuple[str, str]]) -> tuple[str, str]:
-    """(scheme in lower case, token) of the one ``Authorization`` header."""
+def credentials(headers: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """(scheme in lower case, token) of the one ``Authorization`` header, ``bearer`` or
+    ``dpop``; raises ``InvalidRequest`` or :class:`MissingCredentials`."""
     values = [value for name, value in headers if name.lower() == "authorization"]
     if not values:
         raise MissingCredentials()

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from warden.decisions.models import Action, DecisionRequest, Entity, Outcome, Reason
+from warden.decisions.api import header_context
+from warden.decisions.models import Outcome, Reason
 from warden.errors import WardenError
 from warden.gateway.auth import EGRESS_PREFIX, identify, resource_metadata, resource_path
 from warden.gateway.connections.api import connections_router
@@ -39,7 +40,7 @@ from warden.gateway.connections.errors import (
     SecretsUnavailable,
 )
 from warden.gateway.connections.models import Connection, Protocol
-from warden.gateway.core import AGENT, INVOKE, TOOL, Call, Caller, Verdict
+from warden.gateway.core import Call, Caller, Verdict
 from warden.gateway.egress import routes
 from warden.gateway.egress.errors import (
     EgressError,
@@ -54,6 +55,7 @@ from warden.gateway.egress.upstream import Tee, Upstreams, relay, request_header
 from warden.server.bodies import BodyTooLarge, read_limited
 from warden.shadow.models import Surface
 from warden.tokens.errors import OAuthError
+from warden.tokens.resource import credentials
 from warden.tokens.rfc9728 import PATH as METADATA_PATH
 
 if TYPE_CHECKING:
@@ -174,8 +176,7 @@ class EgressGateway:
             caller,
             matched.route.tool,
             arguments,
-            mandate=request.headers.get("txn-token"),
-            chain=request.headers.get("warden-chain"),
+            **header_context(request.headers),
             surface=Surface.EGRESS,
         )
         verdict = await self.runtime.gateway.decide(call)
@@ -223,19 +224,17 @@ class EgressGateway:
             f"connection `{connection.name}` lists no route for `{request.method} {path}`; "
             "only listed routes are forwarded"
         )
-        asked = DecisionRequest(
-            subject=Entity(AGENT, caller.agent),
-            action=Action(INVOKE),
-            resource=Entity(TOOL, f"{connection.name}.unrouted"),
-            context={"arguments": {"method": request.method, "path": path}},
+        unrouted = Call(
+            caller,
+            f"{connection.name}.unrouted",
+            {"method": request.method, "path": path},
+            surface=Surface.EGRESS,
         )
         reason = Reason(error.code, error.message, "gateway", Outcome.DENY)
         body: dict[str, Any] = error.to_dict()
-        try:
-            decision = await self.runtime.refuse(asked, reason, where=Surface.EGRESS)
-            body["decision_id"] = decision.decision_id
-        except Exception:  # refused all the same; only the record is missing
-            log.exception("could not record an unrouted egress call to `%s`", connection.name)
+        verdict = await self.runtime.gateway.refuse(unrouted, reason)
+        if verdict.decision_id is not None:  # else refused all the same, only not recorded
+            body["decision_id"] = verdict.decision_id
         return JSONResponse(body, status_code=403)
 
     # -- observations --------------------------------------------------------------------
@@ -248,11 +247,10 @@ class EgressGateway:
         self.runtime.gateway.observe_later(call, result)
 
 
-def _presented(request: Request) -> str | None:
-    """The agent's access token as presented (``Bearer`` or ``DPoP``), for a token exchange;
-    it is never forwarded itself."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() in ("bearer", "dpop") else None
+def _presented(request: Request) -> str:
+    """The agent's access token as presented (``Bearer`` or ``DPoP``; ``identify`` already
+    accepted it), for a token exchange; it is never forwarded itself."""
+    return credentials(request.headers.items())[1]
 
 
 def _raw_remainder(request: Request) -> str:
@@ -295,10 +293,8 @@ def _result(body: bytes, *, complete: bool, media: str) -> Any:
     """What is observed: the parsed JSON of a complete JSON answer, else its text."""
     text = body.decode("utf-8", errors="replace")
     if complete and "json" in media.lower():
-        try:
+        with contextlib.suppress(ValueError):
             return json.loads(text)
-        except ValueError:
-            pass
     return text
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from warden.decisions.api import CHAIN_HEADER, MANDATE_HEADER
 from warden.gateway.connections.models import Limits
 from warden.gateway.egress.errors import (
     ResponseTooLarge,
@@ -54,8 +55,8 @@ AGENT_ONLY = frozenset(
         "authorization",
         "cookie",
         "dpop",
-        "txn-token",
-        "warden-chain",
+        MANDATE_HEADER,
+        CHAIN_HEADER,
         "host",
         "content-length",  # recomputed from the body forwarded
         "accept-encoding",  # replaced: identity

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from warden.decisions.api import header_context
 from warden.gateway.auth import (
     MCP_PREFIX,
     identify,
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("warden.gateway.mcp")
 
 CALLER = "warden.caller"  # the ASGI scope key the authenticated caller is kept under
-TXN_TOKEN = "txn-token"
-WARDEN_CHAIN = "warden-chain"
 SESSION_IDLE_SECONDS = 30 * 60.0
 
 
@@ -189,6 +188,9 @@ class McpGateway:
         connection = await self._connection(name)
         if connection is None:
             return None
+        served = self._served.get(name)
+        if served is not None and served.connection == connection:
+            return served  # every request but a connection's first: no lock
         async with self._lock:
             served = self._served.get(name)
             if served is not None and served.connection == connection:
@@ -257,7 +259,8 @@ def _http_identity() -> Identity:
     if not isinstance(request, Request) or not isinstance(request.scope.get(CALLER), Caller):
         raise RuntimeError("an MCP request reached the gateway without an authenticated caller")
     caller: Caller = request.scope[CALLER]
-    return caller, request.headers.get(TXN_TOKEN), request.headers.get(WARDEN_CHAIN)
+    sent = header_context(request.headers)
+    return caller, sent.get("mandate"), sent.get("chain")
 
 
 def _owning(served: _Served, caller: Caller, send: Send) -> Send:
