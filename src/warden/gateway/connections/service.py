@@ -11,6 +11,7 @@ import base64
 import builtins
 import dataclasses
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ from warden.gateway.connections.errors import (
 from warden.gateway.connections.models import AuthKind, Connection, Protocol
 from warden.gateway.connections.store import SqlConnectionStore
 
+MISS_RELOAD_SECONDS = 1.0
+"""Least time between two reads of the store for names this replica does not know."""
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
@@ -42,6 +45,7 @@ class ConnectionService:
         self._connections: dict[str, Connection] = {}
         self._secrets: dict[str, str] = {}  # name → ciphertext
         self._plain: dict[str, str] = {}  # name → decrypted secret, on first use
+        self._reload_after = 0.0  # monotonic: when a miss may read the store again
 
     async def load(self) -> None:
         connections: dict[str, Connection] = {}
@@ -56,9 +60,12 @@ class ConnectionService:
         return sorted(self._connections.values(), key=lambda c: c.name)
 
     async def get(self, name: str) -> Connection:
-        """The connection ``name``; another replica's new one is read from the store once."""
+        """The connection ``name``; another replica's new one is read from the store on a miss
+        (at most one read a second: unknown names, sent by anyone to the public metadata
+        routes, must not each cost a read of the whole table)."""
         known = self._connections.get(name)
-        if known is None and NAME.fullmatch(name):
+        if known is None and NAME.fullmatch(name) and time.monotonic() >= self._reload_after:
+            self._reload_after = time.monotonic() + MISS_RELOAD_SECONDS
             await self.load()
             known = self._connections.get(name)
         if known is None:

@@ -132,10 +132,7 @@ class _Governed:
         uri = request.params.uri
         tool = self.prefix + "resource"
         call = await self._call(tool, {"uri": str(uri)}, request.params.meta, action="read")
-        verdict = await self.decider.decide(call)
-        if not verdict.allowed:
-            raise _refused_error(verdict)
-        result = await self._forward(lambda s: s.read_resource(uri))
+        result = await self._decided(call, lambda s: s.read_resource(uri))
         await self.decider.report(call, _resource_text(result.contents))
         return types.ServerResult(result)
 
@@ -159,10 +156,7 @@ class _Governed:
         params = request.params
         arguments = dict(params.arguments or {})
         call = await self._call(self._prompt(params.name), arguments, params.meta)
-        verdict = await self.decider.decide(call)
-        if not verdict.allowed:
-            raise _refused_error(verdict)
-        result = await self._forward(lambda s: s.get_prompt(params.name, arguments or None))
+        result = await self._decided(call, lambda s: s.get_prompt(params.name, arguments or None))
         await self.decider.report(call, _text([m.content for m in result.messages]))
         return types.ServerResult(result)
 
@@ -199,6 +193,13 @@ class _Governed:
             action=action,
             surface=Surface.MCP,
         )
+
+    async def _decided(self, call: Call, operation: Callable[[ClientSession], Awaitable[R]]) -> R:
+        """A resource or prompt request: decided, then forwarded; refused, an MCP error."""
+        verdict = await self.decider.decide(call)
+        if not verdict.allowed:
+            raise _refused_error(verdict)
+        return await self._forward(operation)
 
     async def _forward(self, operation: Callable[[ClientSession], Awaitable[R]]) -> R:
         """A resource or prompt request upstream; a failure is an MCP error saying so."""
